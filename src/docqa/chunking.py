@@ -1,0 +1,96 @@
+"""Chunking: Document -> Chunks of whole sentences, never crossing a paragraph, with exact offsets."""
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+
+from .types import Chunk, Document
+
+
+@functools.lru_cache(maxsize=4)
+def _segmenter(language: str):  # pysbd.Segmenter; imported lazily (it compiles many regexes)
+    import pysbd
+
+    return pysbd.Segmenter(language=language, clean=False)
+
+
+def split_sentences(text: str, start: int = 0, language: str = "en") -> list[tuple[int, int]]:
+    """(start, end) of each sentence in `text`, shifted by `start`, trimmed of whitespace."""
+    spans: list[tuple[int, int]] = []
+    cursor = 0
+    for piece in _segmenter(language).segment(text):
+        piece = piece.strip()
+        if not piece:
+            continue
+        found = text.find(piece, cursor)
+        if found < 0:  # pysbd altered the text: fall back to the rest of the block
+            found = cursor
+            piece = text[cursor:].strip()
+            if not piece:
+                break
+            found = text.index(piece, cursor)
+        spans.append((start + found, start + found + len(piece)))
+        cursor = found + len(piece)
+    rest = text[cursor:].strip()
+    if rest:
+        found = text.index(rest, cursor)
+        spans.append((start + found, start + found + len(rest)))
+    return spans
+
+
+def _split_long(span: tuple[int, int], text: str, limit: int) -> Iterator[tuple[int, int]]:
+    """Cut a sentence longer than `limit` at whitespace, so no chunk exceeds the limit."""
+    start, end = span
+    while end - start > limit:
+        cut = text.rfind(" ", start + 1, start + limit)
+        if cut <= start:
+            cut = start + limit
+        yield start, cut
+        start = cut
+        while start < end and text[start].isspace():
+            start += 1
+    if start < end:
+        yield start, end
+
+
+def chunk_document(doc: Document, max_chars: int = 700, language: str = "en") -> list[Chunk]:
+    """Pack consecutive sentences of each paragraph into chunks of at most about `max_chars`."""
+    chunks: list[Chunk] = []
+    for para in doc.paragraphs:
+        sentences = [
+            piece
+            for span in split_sentences(doc.text[para.start : para.end], para.start, language)
+            for piece in _split_long(span, doc.text, max_chars)
+        ]
+        group: list[tuple[int, int]] = []
+        for span in sentences:
+            if group and span[1] - group[0][0] > max_chars:
+                chunks.append(_make_chunk(doc, para.number, group))
+                group = []
+            group.append(span)
+        if group:
+            chunks.append(_make_chunk(doc, para.number, group))
+    return chunks
+
+
+def _make_chunk(doc: Document, paragraph: int, sentences: list[tuple[int, int]]) -> Chunk:
+    start, end = sentences[0][0], sentences[-1][1]
+    return Chunk(
+        source=doc.name,
+        title=doc.title,
+        paragraph=paragraph,
+        start=start,
+        end=end,
+        text=doc.text[start:end],
+        sentences=tuple(sentences),
+        page=_page_of(doc, start),
+    )
+
+
+def _page_of(doc: Document, offset: int) -> int | None:
+    if doc.pages is None:
+        return None
+    for number, (start, end) in enumerate(doc.pages, 1):
+        if start <= offset < end:
+            return number
+    return len(doc.pages)

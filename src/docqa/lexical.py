@@ -1,0 +1,87 @@
+"""Lexical: BM25 (bm25s) over the same passage ids, and how much of a question's wording a passage shares."""
+from __future__ import annotations
+
+import functools
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+# One-character tokens are kept: the "5" of "Article 5" matters.
+TOKEN_PATTERN = r"(?u)\b\w+\b"
+# Words that carry the question's form, not its topic.
+QUESTION_WORDS = frozenset(
+    "say says said tell tells told mention mentioned mentions describe described explain explained "
+    "according article's also anything something thing things please could would think thinks thought "
+    "kind sort way ways regarding happen happened happens make made makes get got want wants one".split()
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@functools.lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+    return frozenset(STOPWORDS_EN_PLUS) | QUESTION_WORDS
+
+
+def tokenize(texts: Sequence[str]) -> list[list[str]]:
+    """Lower-cased, stop-worded, stemmed tokens of each text."""
+    import bm25s
+
+    return bm25s.tokenize(
+        list(texts), stopwords=list(_stopwords()), stemmer=_stemmer().stemWords, token_pattern=TOKEN_PATTERN,
+        return_ids=False, show_progress=False,
+    )
+
+
+class LexicalIndex:
+    """BM25 over passages, plus inverse document frequencies for term coverage."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        import bm25s
+
+        self.size = len(texts)
+        self._tokens = [set(t) for t in tokenize(texts)]
+        df = Counter(term for terms in self._tokens for term in terms)
+        # Unseen terms weigh as much as the rarest possible term.
+        self._unseen_idf = math.log(1 + (self.size + 0.5) / 0.5)
+        self._idf = {t: math.log(1 + (self.size - n + 0.5) / (n + 0.5)) for t, n in df.items()}
+        self._bm25 = None
+        if self.size and df:
+            self._bm25 = bm25s.BM25()
+            self._bm25.index([list(t) for t in tokenize(texts)], show_progress=False)
+
+    def query_terms(self, query: str) -> list[str]:
+        """The query's content terms, each once."""
+        return list(dict.fromkeys(tokenize([query])[0]))
+
+    def scores(self, terms: Sequence[str]) -> np.ndarray:
+        """BM25 score of every passage."""
+        known = [t for t in terms if t in self._idf]
+        if self._bm25 is None or not known:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self._bm25.get_scores(known), dtype=np.float32)
+
+    def coverage(self, terms: Sequence[str], passage: int) -> float:
+        """The idf-weighted share of the query's terms that occur in a passage (0..1)."""
+        return self.text_coverage(terms, self._tokens[passage])
+
+    def text_coverage(self, terms: Sequence[str], present: set[str]) -> float:
+        """The idf-weighted share of `terms` found in `present`."""
+        if not terms:
+            return 0.0
+        weights = [self._idf.get(t, self._unseen_idf) for t in terms]
+        hit = sum(w for t, w in zip(terms, weights) if t in present)
+        return hit / sum(weights)
+
+    def passage_terms(self, passage: int) -> set[str]:
+        """The set of terms of one passage."""
+        return self._tokens[passage]

@@ -1,0 +1,285 @@
+"""Store: the index folder on disk (FAISS file, passages.jsonl, sentences.npy, manifest.json written last).
+
+Builds go to a temporary sibling folder that is renamed into place, under a lock, so a reader sees the old
+index or the new one and never half of either. Every file is checked against the manifest before it is read.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .errors import IndexMismatchError, StoreError
+from .types import Chunk
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+FAISS_FILE = "passages.faiss"
+PASSAGES_FILE = "passages.jsonl"
+SENTENCES_FILE = "sentences.npy"
+DATA_FILES = (FAISS_FILE, PASSAGES_FILE, SENTENCES_FILE)
+
+log = logging.getLogger("docqa")
+
+
+@dataclass(frozen=True)
+class StoredIndex:
+    """An index loaded from disk: the chunks, their FAISS index and the sentence vectors."""
+
+    directory: Path
+    manifest: dict[str, Any]
+    chunks: list[Chunk]
+    faiss_index: Any  # faiss.Index
+    sentence_vectors: np.ndarray  # one row per sentence, chunk by chunk
+    sentence_rows: np.ndarray  # first sentence row of each chunk, plus the total at the end
+
+    @property
+    def dims(self) -> int:
+        return int(self.manifest["model"]["dims"])
+
+    def passage_vectors(self) -> np.ndarray:
+        """Every chunk's vector, read back from the FAISS index."""
+        n = self.faiss_index.ntotal
+        return self.faiss_index.reconstruct_n(0, n) if n else np.zeros((0, self.dims), np.float32)
+
+    def chunk_sentence_vectors(self, i: int) -> np.ndarray:
+        """The sentence vectors of chunk `i`."""
+        return self.sentence_vectors[self.sentence_rows[i] : self.sentence_rows[i + 1]]
+
+
+# ---------------------------------------------------------------- reading
+
+
+def sha256_file(path: Path) -> str:
+    """sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """The manifest, checked for shape; StoreError names the file and the fix."""
+    path = directory / MANIFEST
+    if not directory.is_dir():
+        raise StoreError(f"index folder not found: {directory} (run `docqa index`)")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise StoreError(f"{path}: missing, so the index is incomplete (run `docqa index`)") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StoreError(f"{path}: unreadable ({exc}); run `docqa index` to rebuild") from exc
+    required = {"format_version": int, "model": dict, "chunking": dict, "sources": dict, "files": dict,
+                "passage_count": int, "sentence_count": int}
+    if not isinstance(manifest, dict):
+        raise StoreError(f"{path}: not a JSON object; run `docqa index` to rebuild")
+    for key, kind in required.items():
+        if not isinstance(manifest.get(key), kind):
+            raise StoreError(f"{path}: field {key!r} is missing or not a {kind.__name__}; run `docqa index`")
+    if manifest["format_version"] != FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"{path}: format version {manifest['format_version']}, this docqa reads {FORMAT_VERSION}; "
+            "run `docqa index` to rebuild"
+        )
+    return manifest
+
+
+def _verify_files(directory: Path, manifest: dict[str, Any]) -> None:
+    for name in DATA_FILES:
+        path = directory / name
+        expected = manifest["files"].get(name)
+        if not isinstance(expected, dict):
+            raise StoreError(f"{path}: not listed in the manifest; run `docqa index` to rebuild")
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError as exc:
+            raise StoreError(f"{path}: missing; run `docqa index` to rebuild") from exc
+        if size != expected.get("bytes"):
+            raise StoreError(f"{path}: {size} bytes, the manifest says {expected.get('bytes')} "
+                             "(truncated or changed); run `docqa index` to rebuild")
+        if sha256_file(path) != expected.get("sha256"):
+            raise StoreError(f"{path}: checksum does not match the manifest (corrupted); "
+                             "run `docqa index` to rebuild")
+
+
+def _read_chunks(path: Path, count: int) -> list[Chunk]:
+    chunks: list[Chunk] = []
+    try:
+        with path.open(encoding="utf-8") as f:
+            for line_no, line in enumerate(f, 1):
+                row = json.loads(line)
+                chunks.append(Chunk(
+                    source=str(row["source"]), title=str(row["title"]), paragraph=int(row["paragraph"]),
+                    start=int(row["start"]), end=int(row["end"]), text=str(row["text"]),
+                    sentences=tuple((int(s), int(e)) for s, e in row["sentences"]),
+                    page=None if row.get("page") is None else int(row["page"]),
+                ))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise StoreError(f"{path}: unreadable at line {len(chunks) + 1} ({exc}); run `docqa index`") from exc
+    if len(chunks) != count:
+        raise StoreError(f"{path}: {len(chunks)} passages, the manifest says {count}; run `docqa index`")
+    return chunks
+
+
+def read_index(directory: str | Path, dims: int | None = None) -> StoredIndex:
+    """Load and verify an index folder. Raises StoreError (or IndexMismatchError) naming the bad file."""
+    import faiss
+
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    if dims is not None and manifest["model"].get("dims") != dims:
+        raise IndexMismatchError(f"{directory / MANIFEST}: built with {manifest['model'].get('dims')}-d vectors, "
+                                 f"the model gives {dims}; run `docqa index` to rebuild")
+    _verify_files(directory, manifest)
+    count, dims = manifest["passage_count"], int(manifest["model"]["dims"])
+    chunks = _read_chunks(directory / PASSAGES_FILE, count)
+    faiss_path = directory / FAISS_FILE
+    limit = faiss_path.stat().st_size + 4096
+    previous = faiss.get_deserialization_vector_byte_limit()
+    faiss.set_deserialization_vector_byte_limit(limit)
+    try:
+        index = faiss.read_index(str(faiss_path))
+    except (RuntimeError, MemoryError, ValueError) as exc:
+        raise StoreError(f"{faiss_path}: FAISS cannot read it ({str(exc).splitlines()[0][:200]}); "
+                         "run `docqa index` to rebuild") from exc
+    finally:
+        faiss.set_deserialization_vector_byte_limit(previous)
+    if index.d != dims or index.ntotal != count:
+        raise IndexMismatchError(f"{faiss_path}: {index.ntotal} vectors of {index.d} dims, the manifest says "
+                                 f"{count} of {dims}; run `docqa index` to rebuild")
+    sentences_path = directory / SENTENCES_FILE
+    try:
+        sentence_vectors = np.load(sentences_path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"{sentences_path}: unreadable ({exc}); run `docqa index`") from exc
+    expected_rows = sum(len(c.sentences) for c in chunks)
+    if sentence_vectors.shape != (expected_rows, dims) or sentence_vectors.dtype != np.float32:
+        raise StoreError(f"{sentences_path}: shape {sentence_vectors.shape}, expected ({expected_rows}, {dims}); "
+                         "run `docqa index`")
+    rows = np.zeros(len(chunks) + 1, dtype=np.int64)
+    np.cumsum([len(c.sentences) for c in chunks], out=rows[1:])
+    return StoredIndex(directory, manifest, chunks, index, sentence_vectors, rows)
+
+
+# ---------------------------------------------------------------- writing
+
+
+def build_faiss_index(vectors: np.ndarray) -> Any:
+    """An exact inner-product index over normalised vectors."""
+    import faiss
+
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _file_entry(path: Path) -> dict[str, Any]:
+    _fsync(path)
+    return {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
+
+
+def write_index(
+    directory: str | Path,
+    chunks: Sequence[Chunk],
+    passage_vectors: np.ndarray,
+    sentence_vectors: np.ndarray,
+    manifest: dict[str, Any],
+) -> None:
+    """Write a complete index into a temporary sibling folder, then rename it over `directory`."""
+    import faiss
+
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.building-", dir=directory.parent))
+    try:
+        faiss.write_index(build_faiss_index(passage_vectors), str(tmp / FAISS_FILE))
+        with (tmp / PASSAGES_FILE).open("w", encoding="utf-8") as f:
+            for c in chunks:
+                f.write(json.dumps({
+                    "source": c.source, "title": c.title, "paragraph": c.paragraph, "page": c.page,
+                    "start": c.start, "end": c.end, "sentences": [list(s) for s in c.sentences], "text": c.text,
+                }, ensure_ascii=False) + "\n")
+        np.save(tmp / SENTENCES_FILE, np.ascontiguousarray(sentence_vectors, dtype=np.float32), allow_pickle=False)
+        manifest = {
+            **manifest,
+            "format_version": FORMAT_VERSION,
+            "docqa_version": __version__,
+            "passage_count": len(chunks),
+            "sentence_count": int(sentence_vectors.shape[0]),
+            "files": {name: _file_entry(tmp / name) for name in DATA_FILES},
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        manifest_tmp = tmp / (MANIFEST + ".part")
+        manifest_tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        _fsync(manifest_tmp)
+        os.replace(manifest_tmp, tmp / MANIFEST)  # written last: no manifest, no index
+        _fsync(tmp)
+        _swap_into_place(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _swap_into_place(tmp: Path, directory: Path) -> None:
+    if directory.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.previous-", dir=directory.parent))
+        os.rename(directory, old / "index")
+        os.rename(tmp, directory)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(tmp, directory)
+    _fsync(directory.parent)
+
+
+def recover(directory: str | Path) -> None:
+    """Clean up after a build that was killed: drop partial builds, restore a displaced previous index."""
+    directory = Path(directory)
+    parent = directory.parent
+    if not parent.is_dir():
+        return
+    for partial in parent.glob(f".{directory.name}.building-*"):
+        shutil.rmtree(partial, ignore_errors=True)
+    previous = sorted(parent.glob(f".{directory.name}.previous-*"), key=lambda p: p.stat().st_mtime)
+    for old in previous:
+        if not directory.exists() and (old / "index" / MANIFEST).is_file():
+            os.rename(old / "index", directory)
+            log.warning("restored the previous index at %s after an interrupted build", directory)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def lock_for(directory: str | Path, timeout: float = 600.0):
+    """A cross-process lock for building `directory` (filelock.FileLock on a sibling file)."""
+    from filelock import FileLock
+
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(directory.parent / f".{directory.name}.lock"), timeout=timeout)
+
+
+def group_by_source(chunks: Iterable[Chunk]) -> dict[str, list[int]]:
+    """Chunk positions of each source, in order."""
+    groups: dict[str, list[int]] = {}
+    for i, c in enumerate(chunks):
+        groups.setdefault(c.source, []).append(i)
+    return groups
