@@ -1,0 +1,83 @@
+"""Shared fixtures: one real model and one real index per test session; a tiny fake embedder for plumbing."""
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from docqa import Assistant, Settings
+from docqa.types import Chunk
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT / "seeds"
+SEED_FILE = next(SEEDS.glob("*.txt"))
+
+
+class FakeEmbedder:
+    """Hashed bag-of-words vectors: deterministic, instant, good enough for plumbing tests."""
+
+    name = "fake"
+
+    def __init__(self, dims: int = 64) -> None:
+        self.dims = dims
+        self.calls: list[int] = []  # number of texts in each encode call
+
+    def _vector(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dims, np.float32)
+        for word in re.findall(r"\w+", text.lower()):
+            v[int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dims] += 1.0
+        return v / max(float(np.linalg.norm(v)), 1e-12)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls.append(len(texts))
+        return np.vstack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dims), np.float32)
+
+    def encode_chunks(self, chunks: Sequence[Chunk], progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        self.calls.append(len(chunks))
+        passages = [self._vector(c.text) for c in chunks]
+        sentences = [self._vector(c.text[s - c.start : e - c.start]) for c in chunks for s, e in c.sentences]
+        empty = np.zeros((0, self.dims), np.float32)
+        return (np.vstack(passages) if passages else empty), (np.vstack(sentences) if sentences else empty)
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real bundled all-MiniLM-L6-v2, loaded once for the whole session."""
+    from docqa.embedding import get_embedder
+
+    e = get_embedder(Settings().model_name)
+    e.model  # load now, so the first test that uses it is not billed for it
+    return e
+
+
+@pytest.fixture
+def seed_dir(tmp_path: Path) -> Path:
+    """A private copy of seeds/ that a test may change."""
+    target = tmp_path / "seeds"
+    shutil.copytree(SEEDS, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def seed_assistant(tmp_path_factory: pytest.TempPathFactory, embedder) -> Assistant:
+    """An Assistant over a copy of seeds/ with a real index built in a temporary folder (shared, read-only)."""
+    work = tmp_path_factory.mktemp("seed-index")
+    shutil.copytree(SEEDS, work / "seeds")
+    assistant = Assistant(sources=work / "seeds", index_dir=work / "index", embedder=embedder)
+    assistant.load()
+    return assistant
+
+
+@pytest.fixture(scope="session")
+def seed_text() -> str:
+    return SEED_FILE.read_text(encoding="utf-8")
