@@ -15,12 +15,12 @@ def escape(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
 
 
-def to_passage(hit: Hit, score: float | None = None) -> Passage:
+def to_passage(hit: Hit) -> Passage:
     """The citable form of a hit."""
     c = hit.chunk
     return Passage(
         text=c.text, source=c.source, title=c.title, paragraph=c.paragraph, start=c.start, end=c.end,
-        highlight=hit.highlight, score=float(hit.score if score is None else score), page=c.page,
+        highlight=hit.highlight, score=round(float(hit.relevance), 6), page=c.page,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -11,6 +12,23 @@ import numpy as np
 
 from .errors import ModelError
 from .types import Chunk
+
+
+@dataclass(frozen=True)
+class QueryEncoding:
+    """A question's normalised vector and its contextual token vectors with their character spans."""
+
+    vector: np.ndarray
+    tokens: np.ndarray  # (n_tokens, dims)
+    spans: tuple[tuple[int, int], ...]  # (start, end) of each token in the question; (0, 0) for special tokens
+
+    def part(self, words: Sequence[tuple[int, int]]) -> np.ndarray | None:
+        """The normalised mean of the token vectors that overlap `words` (None if none do)."""
+        mask = np.array([e > s and any(s < we and e > ws for ws, we in words) for s, e in self.spans], dtype=bool)
+        if not mask.any():
+            return None
+        v = self.tokens[mask].mean(axis=0)
+        return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
 
 
 class Embedder(Protocol):
@@ -21,6 +39,10 @@ class Embedder(Protocol):
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """One normalised float32 row per text."""
+        ...
+
+    def encode_query(self, text: str) -> QueryEncoding:
+        """One question's vector (as `encode_queries` gives it) plus its token vectors, in one forward pass."""
         ...
 
     def encode_chunks(self, chunks: Sequence[Chunk], progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -83,6 +105,17 @@ class SentenceEmbedder:
         with self._lock:
             vectors = model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True)
         return np.asarray(vectors, dtype=np.float32)
+
+    def encode_query(self, text: str) -> QueryEncoding:
+        model = self.model
+        with self._lock:
+            out = model.encode([text], batch_size=1, output_value=None)[0]
+            spans = model.tokenizer(
+                [text], return_offsets_mapping=True, truncation=True, max_length=model.max_seq_length
+            )["offset_mapping"][0]
+        tokens = out["token_embeddings"].float().numpy()
+        vector = _normalise(out["sentence_embedding"].float().numpy()[None, :])[0]
+        return QueryEncoding(vector, tokens[: len(spans)], tuple((int(a), int(b)) for a, b in spans[: len(tokens)]))
 
     def encode_chunks(self, chunks: Sequence[Chunk], progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """One forward pass per chunk: the chunk vector is the mean of its token vectors (exactly what

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 
@@ -14,8 +15,10 @@ TOKEN_PATTERN = r"(?u)\b\w+\b"
 QUESTION_WORDS = frozenset(
     "say says said tell tells told mention mentioned mentions describe described explain explained "
     "according article's also anything something thing things please could would think thinks thought "
-    "kind sort way ways regarding happen happened happens make made makes get got want wants one".split()
+    "kind sort way ways regarding happen happened happens make made makes get got want wants one "
+    "document documents text texts story report passage passages author writer piece".split()
 )
+_WORD = re.compile(TOKEN_PATTERN)
 
 
 @functools.lru_cache(maxsize=1)
@@ -59,9 +62,18 @@ class LexicalIndex:
             self._bm25 = bm25s.BM25()
             self._bm25.index([list(t) for t in tokenize(texts)], show_progress=False)
 
+    @staticmethod
+    def query_words(query: str) -> list[tuple[int, int, str]]:
+        """(start, end, term) of each content word of the query, tokenised exactly as the passages are."""
+        stop = _stopwords()
+        words = [(m.start(), m.end(), m.group().lower()) for m in _WORD.finditer(query)]
+        words = [w for w in words if w[2] not in stop]
+        stems = _stemmer().stemWords([w for _, _, w in words])
+        return [(s, e, t) for (s, e, _), t in zip(words, stems)]
+
     def query_terms(self, query: str) -> list[str]:
         """The query's content terms, each once."""
-        return list(dict.fromkeys(tokenize([query])[0]))
+        return list(dict.fromkeys(t for _, _, t in self.query_words(query)))
 
     def scores(self, terms: Sequence[str]) -> np.ndarray:
         """BM25 score of every passage."""

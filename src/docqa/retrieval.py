@@ -6,19 +6,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .embedding import Embedder
+from .embedding import Embedder, QueryEncoding
 from .errors import IndexMismatchError
 from .lexical import LexicalIndex
 from .settings import Settings
 from .store import StoredIndex
 from .types import Chunk
 
-# Abstention: a passage is relevant when its cosine plus a share of the question's distinctive wording
-# that it contains clears a bar. Cosine alone separates poorly with MiniLM; wording alone misses paraphrase.
+# Candidates come from dense and BM25 search fused by reciprocal rank; they are then ordered by relevance:
+# the mean of the passage's cosine and its best sentence's cosine, plus a share of the question's distinctive
+# wording (idf-weighted) that the passage contains. Cosine alone separates answerable from off-topic questions
+# poorly with MiniLM; wording alone misses paraphrase; together they give a usable bar for abstention.
 COVERAGE_WEIGHT = 0.35
-RELEVANCE_BAR = 0.42
-# A further passage is shown only when it is nearly as relevant as the first.
-FOLLOWER_RATIO = 0.8
+RELEVANCE_BAR = 0.25
+# Relevance is not enough when a question names the document's subject but asks about something else
+# ("What did Hegseth say about climate change?"): the question's words that the best passage lacks must
+# then be supported by its meaning. Their contextual token vectors are compared with the passage's sentences.
+# A passage that holds at least half of the question's distinctive wording needs no such check.
+GROUNDED_COVERAGE = 0.5
+ASPECT_BAR = 0.15
+# A further passage is shown only when it clears the bar and is nearly as relevant as the first.
+FOLLOWER_RATIO = 0.75
 # A neighbouring sentence joins the highlight when it scores within this margin of the best one.
 HIGHLIGHT_MARGIN = 0.03
 
@@ -29,14 +37,16 @@ class Hit:
 
     chunk: Chunk
     position: int
-    score: float  # reciprocal-rank fusion score
-    cosine: float
-    coverage: float
+    fused: float  # reciprocal-rank fusion score (candidate order)
+    cosine: float  # passage vs. question
+    sentence_cosine: float  # best sentence vs. question
+    coverage: float  # idf-weighted share of the question's terms in the passage
     highlight: tuple[int, int]
 
     @property
     def relevance(self) -> float:
-        return self.cosine + COVERAGE_WEIGHT * self.coverage
+        """The score passages are ordered and judged by."""
+        return (self.cosine + self.sentence_cosine) / 2 + COVERAGE_WEIGHT * self.coverage
 
 
 @dataclass(frozen=True)
@@ -62,25 +72,33 @@ class Retriever:
         chunks = self.stored.chunks
         if not chunks:
             return SearchResult(query, [], False)
-        vector = self.embedder.encode_queries([query])[0]
+        encoding = self.embedder.encode_query(query)
+        vector = encoding.vector
         if vector.shape[0] != self.stored.dims:
             raise IndexMismatchError(f"the model gives {vector.shape[0]}-d vectors, the index holds "
                                      f"{self.stored.dims}-d; run `docqa index` to rebuild")
         allowed = self._allowed(sources)
-        terms = self.lexical.query_terms(query)
+        words = self.lexical.query_words(query)
+        terms = list(dict.fromkeys(t for _, _, t in words))
         dense = self._dense(vector, allowed)
         lexical = self.lexical.scores(terms)
         fused = self._fuse(dense, lexical, allowed)
-        hits = [self._hit(i, s, vector, terms, dense) for i, s in fused[: max(top_k * 3, 10)]]
-        hits.sort(key=lambda h: (-h.score, h.position))
-        if not hits:
-            return SearchResult(query, [], False)
-        found = hits[0].relevance >= RELEVANCE_BAR or max(h.relevance for h in hits) >= RELEVANCE_BAR
-        if found:  # lead with the most relevant passage, then the fused order
-            lead = max(hits, key=lambda h: (h.relevance, h.score))
-            rest = [h for h in hits if h is not lead and h.relevance >= FOLLOWER_RATIO * lead.relevance]
-            hits = [lead, *rest]
-        return SearchResult(query, hits[:top_k], found)
+        hits = [self._hit(i, s, vector, terms, dense) for i, s in fused]
+        hits.sort(key=lambda h: (-h.relevance, -h.fused, h.position))
+        if not hits or hits[0].relevance < RELEVANCE_BAR or not self._grounded(hits[0], encoding, words):
+            return SearchResult(query, hits[:top_k], False)
+        bar = max(RELEVANCE_BAR, FOLLOWER_RATIO * hits[0].relevance)
+        return SearchResult(query, [h for h in hits[:top_k] if h.relevance >= bar], True)
+
+    def _grounded(self, hit: Hit, encoding: QueryEncoding, words: list[tuple[int, int, str]]) -> bool:
+        """Whether the passage speaks to the part of the question that it does not share word for word."""
+        if hit.coverage >= GROUNDED_COVERAGE:
+            return True
+        present = self.lexical.passage_terms(hit.position)
+        missing = encoding.part([(s, e) for s, e, t in words if t not in present])
+        if missing is None:
+            return True
+        return float((self.stored.chunk_sentence_vectors(hit.position) @ missing).max()) >= ASPECT_BAR
 
     def _allowed(self, sources: Collection[str] | None) -> np.ndarray | None:
         if sources is None:
@@ -112,24 +130,24 @@ class Retriever:
                 continue
             fused[int(i)] = fused.get(int(i), 0.0) + 1.0 / (k + rank + 1)
             rank += 1
-        return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+        return sorted(fused.items(), key=lambda item: (-item[1], item[0]))[: self.settings.candidates]
 
     def _hit(self, i: int, score: float, vector: np.ndarray, terms: list[str], dense: dict[int, float]) -> Hit:
         chunk = self.stored.chunks[i]
         cosine = dense.get(i)
         if cosine is None:
             cosine = float(self.stored.faiss_index.reconstruct(i) @ vector)
-        return Hit(chunk, i, score, cosine, self.lexical.coverage(terms, i),
-                   self._highlight(i, chunk, vector, terms))
+        cosines = self.stored.chunk_sentence_vectors(i) @ vector
+        return Hit(chunk, i, score, cosine, float(cosines.max()), self.lexical.coverage(terms, i),
+                   self._highlight(chunk, cosines, terms))
 
-    def _highlight(self, i: int, chunk: Chunk, vector: np.ndarray, terms: list[str]) -> tuple[int, int]:
-        """The span of the sentence (or adjacent sentences) that best answers the query."""
+    def _highlight(self, chunk: Chunk, cosines: np.ndarray, terms: list[str]) -> tuple[int, int]:
+        """The span of the sentence (or two adjacent sentences) that best answers the query."""
         spans = chunk.sentences
         if len(spans) == 1:
             return spans[0]
         from .lexical import tokenize
 
-        cosines = self.stored.chunk_sentence_vectors(i) @ vector
         words = tokenize([chunk.text[s - chunk.start : e - chunk.start] for s, e in spans])
         scores = [float(c) + COVERAGE_WEIGHT * self.lexical.text_coverage(terms, set(w))
                   for c, w in zip(cosines, words)]
