@@ -37,6 +37,14 @@ class FakeEmbedder:
         self.calls.append(len(texts))
         return np.vstack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dims), np.float32)
 
+    def encode_query(self, text: str):
+        from docqa.embedding import QueryEncoding
+
+        self.calls.append(1)
+        words = [(m.start(), m.end()) for m in re.finditer(r"\w+", text)] or [(0, 0)]
+        tokens = np.vstack([self._vector(text[s:e]) for s, e in words])
+        return QueryEncoding(self._vector(text), tokens, tuple(words))
+
     def encode_chunks(self, chunks: Sequence[Chunk], progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
         self.calls.append(len(chunks))
         passages = [self._vector(c.text) for c in chunks]

@@ -23,12 +23,8 @@ def split_sentences(text: str, start: int = 0, language: str = "en") -> list[tup
         if not piece:
             continue
         found = text.find(piece, cursor)
-        if found < 0:  # pysbd altered the text: fall back to the rest of the block
-            found = cursor
-            piece = text[cursor:].strip()
-            if not piece:
-                break
-            found = text.index(piece, cursor)
+        if found < 0:  # pysbd altered the text: the rest becomes one span below
+            break
         spans.append((start + found, start + found + len(piece)))
         cursor = found + len(piece)
     rest = text[cursor:].strip()

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from docqa.chunking import chunk_document, split_sentences
+from docqa.sources import load_document
+
+from conftest import SEED_FILE, SEEDS
+
+
+@pytest.fixture(scope="module")
+def seed_doc():
+    return load_document(SEED_FILE, SEEDS)
+
+
+def test_every_chunk_is_exact_and_inside_one_paragraph(seed_doc):
+    chunks = chunk_document(seed_doc)
+    assert chunks
+    paragraphs = {p.number: p for p in seed_doc.paragraphs}
+    for c in chunks:
+        assert seed_doc.text[c.start : c.end] == c.text
+        para = paragraphs[c.paragraph]
+        assert para.start <= c.start < c.end <= para.end
+        assert c.end - c.start <= 700
+        assert c.sentences[0][0] == c.start and c.sentences[-1][1] == c.end
+        for s, e in c.sentences:
+            assert seed_doc.text[s:e] == seed_doc.text[s:e].strip()
+
+
+def test_chunks_cover_every_paragraph_without_overlap(seed_doc):
+    chunks = chunk_document(seed_doc)
+    assert {c.paragraph for c in chunks} == {p.number for p in seed_doc.paragraphs}
+    for a, b in zip(chunks, chunks[1:]):
+        assert a.end <= b.start
+
+
+@pytest.mark.parametrize("text", ["No U.S. troops would be sent there.", "Outlines U.S. Military Boundaries today."])
+def test_us_abbreviation_does_not_split(text):
+    assert split_sentences(text) == [(0, len(text))]
+
+
+def test_sentences_are_split_and_offset():
+    text = "First one here. Second one, Dr. Smith said. Third!"
+    spans = split_sentences(text, start=100)
+    assert [text[s - 100 : e - 100] for s, e in spans] == ["First one here.", "Second one, Dr. Smith said.", "Third!"]
+
+
+def test_seed_sentence_with_us_troops_stays_whole(seed_doc):
+    sentences = [seed_doc.text[s:e] for c in chunk_document(seed_doc) for s, e in c.sentences]
+    assert any("no U.S. troops would be sent" in s for s in sentences)
+    assert not any(s.endswith("U.S.") for s in sentences)
+
+
+def test_long_paragraph_is_packed_into_limited_chunks(tmp_path: Path):
+    body = " ".join(f"Sentence number {i} talks about topic {i % 7} in some detail." for i in range(60))
+    (tmp_path / "long.txt").write_text("Title\n\n" + body + "\n", encoding="utf-8")
+    doc = load_document(tmp_path / "long.txt", tmp_path)
+    chunks = chunk_document(doc, max_chars=300)
+    assert len(chunks) > 5
+    assert all(c.end - c.start <= 300 and doc.text[c.start : c.end] == c.text for c in chunks)
+
+
+def test_sentence_longer_than_limit_is_cut_at_whitespace(tmp_path: Path):
+    words = " ".join(f"word{i}" for i in range(400))
+    (tmp_path / "run.txt").write_text(words, encoding="utf-8")
+    doc = load_document(tmp_path / "run.txt", tmp_path)
+    chunks = chunk_document(doc, max_chars=200)
+    assert all(c.end - c.start <= 200 and c.text == doc.text[c.start : c.end] for c in chunks)
+    assert " ".join(c.text for c in chunks) == words

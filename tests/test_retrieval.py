@@ -1,0 +1,60 @@
+"""Retrieval quality and shape with the real model over the seed article (no answers keyed to questions)."""
+from __future__ import annotations
+
+import pytest
+
+from docqa.evaluation import evaluate, load_gold
+
+
+def test_every_passage_is_exact_and_highlight_inside(seed_assistant, seed_text):
+    for question in ["What did Hegseth say about Article 5?", "energy prices", "China", "Brussels meeting"]:
+        answer = seed_assistant.ask(question, top_k=5)
+        for p in answer.passages:
+            assert seed_text[p.start : p.end] == p.text
+            assert p.start <= p.highlight[0] < p.highlight[1] <= p.end
+            assert seed_text[p.highlight[0] : p.highlight[1]] == p.highlight_text
+
+
+def test_article_5_question_leads_with_the_peacekeeping_passage(seed_assistant):
+    answer = seed_assistant.ask("What did Hegseth say about Article 5?")
+    assert answer.found
+    first = answer.passages[0]
+    assert "should not invoke Article 5" in first.text
+    assert "Article 5" in first.highlight_text  # the answering sentence, not the whole passage
+
+
+def test_passages_are_distinct_ordered_and_within_top_k(seed_assistant):
+    for k in (1, 2, 3, 5):
+        answer = seed_assistant.ask("What did he say about NATO and European defense?", top_k=k)
+        assert 1 <= len(answer.passages) <= k
+        spans = [(p.start, p.end) for p in answer.passages]
+        assert len(set(spans)) == len(spans)
+        assert all(a.end <= b.start or b.end <= a.start for i, a in enumerate(answer.passages)
+                   for b in answer.passages[i + 1 :])
+        scores = [p.score for p in answer.passages]
+        assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize("question", ["What is the capital of France?", "How do I bake sourdough bread?",
+                                      "Who won the 2018 World Cup?", "What is the boiling point of water?"])
+def test_off_topic_questions_abstain(seed_assistant, question):
+    answer = seed_assistant.ask(question)
+    assert not answer.found and answer.passages == []
+    assert "doesn't say" in answer.markdown and "[1]" not in answer.markdown
+
+
+def test_abstention_offers_closest_passages_separately(seed_assistant):
+    answer = seed_assistant.ask("What is the capital of France?")
+    assert answer.kind == "not_found" and answer.closest
+    assert all(p.text in seed_assistant.documents[p.source].text for p in answer.closest)
+
+
+def test_gold_set_meets_the_quality_bar(seed_assistant):
+    """A regression guard on the project's own gold set (hard paraphrases written without the index)."""
+    report = evaluate(seed_assistant, load_gold())
+    assert report.questions >= 30
+    assert report.recall_at_3 >= 0.85
+    assert report.mrr >= 0.75
+    assert report.off_topic_abstained >= 0.9
+    assert report.false_abstention <= 0.1
+    assert report.follow_up_accuracy >= 0.8

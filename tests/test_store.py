@@ -1,0 +1,126 @@
+"""The index folder: round trip, manifest, verification, staleness and incremental rebuilds (real FAISS files)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from docqa import Settings
+from docqa.errors import IndexMismatchError, StoreError
+from docqa.indexing import sync_index
+from docqa.store import FAISS_FILE, MANIFEST, PASSAGES_FILE, SENTENCES_FILE, read_index
+
+
+def _sync(sources: Path, index: Path, embedder, **kw):
+    return sync_index(sources, index, Settings(), embedder, **kw)
+
+
+def test_build_writes_native_files_and_manifest(seed_dir: Path, tmp_path: Path, fake_embedder):
+    index = tmp_path / "index"
+    stored, docs, report = _sync(seed_dir, index, fake_embedder)
+    assert report.rebuilt and report.embedded == tuple(docs)
+    assert sorted(p.name for p in index.iterdir()) == sorted([FAISS_FILE, PASSAGES_FILE, SENTENCES_FILE, MANIFEST])
+    manifest = json.loads((index / MANIFEST).read_text())
+    assert manifest["format_version"] == 1
+    assert manifest["model"]["dims"] == fake_embedder.dims
+    assert manifest["chunking"]["max_passage_chars"] == 700
+    assert manifest["passage_count"] == len(stored.chunks) == stored.faiss_index.ntotal
+    (name, entry), = manifest["sources"].items()
+    assert entry["sha256"] == docs[name].sha256
+    assert set(manifest["files"]) == {FAISS_FILE, PASSAGES_FILE, SENTENCES_FILE}
+    assert not list(tmp_path.glob(".index.*-*")), "no temporary folders left behind"
+    for line in (index / PASSAGES_FILE).read_text().splitlines():
+        row = json.loads(line)
+        assert docs[row["source"]].text[row["start"] : row["end"]] == row["text"]
+
+
+def test_fresh_index_is_loaded_not_rebuilt(seed_dir: Path, tmp_path: Path, fake_embedder):
+    _sync(seed_dir, tmp_path / "index", fake_embedder)
+    before = (tmp_path / "index" / MANIFEST).read_bytes()
+    fake_embedder.calls.clear()
+    _, _, report = _sync(seed_dir, tmp_path / "index", fake_embedder)
+    assert not report.rebuilt and fake_embedder.calls == []
+    assert (tmp_path / "index" / MANIFEST).read_bytes() == before
+
+
+def test_only_new_and_changed_sources_are_embedded(seed_dir: Path, tmp_path: Path, fake_embedder):
+    index = tmp_path / "index"
+    _sync(seed_dir, index, fake_embedder)
+    seed_vectors = read_index(index).passage_vectors()
+    (seed_dir / "extra.md").write_text("# Extra\n\nA second document about gardening tomatoes.\n", encoding="utf-8")
+    fake_embedder.calls.clear()
+    stored, _, report = _sync(seed_dir, index, fake_embedder)
+    assert report.embedded == ("extra.md",) and len(report.reused) == 1
+    assert fake_embedder.calls == [2]  # the two passages of extra.md, nothing else
+    kept = [i for i, c in enumerate(stored.chunks) if c.source != "extra.md"]
+    np.testing.assert_array_equal(stored.passage_vectors()[kept], seed_vectors)
+
+    (seed_dir / "extra.md").unlink()
+    _, _, report = _sync(seed_dir, index, fake_embedder)
+    assert report.removed == ("extra.md",)
+    assert all(c.source != "extra.md" for c in read_index(index).chunks)
+
+
+def test_edited_source_is_reindexed_with_new_text(seed_dir: Path, tmp_path: Path, fake_embedder):
+    index = tmp_path / "index"
+    _sync(seed_dir, index, fake_embedder)
+    path = next(seed_dir.glob("*.txt"))
+    path.write_text(path.read_text(encoding="utf-8") + "\nA brand new closing paragraph about submarines.\n",
+                    encoding="utf-8")
+    stored, docs, report = _sync(seed_dir, index, fake_embedder)
+    assert report.rebuilt and any("changed source" in r for r in report.reasons)
+    assert any("submarines" in c.text for c in stored.chunks)
+    assert all(docs[c.source].text[c.start : c.end] == c.text for c in stored.chunks)
+
+
+def test_changed_chunking_settings_trigger_full_rebuild(seed_dir: Path, tmp_path: Path, fake_embedder):
+    _sync(seed_dir, tmp_path / "index", fake_embedder)
+    fake_embedder.calls.clear()
+    _, _, report = sync_index(seed_dir, tmp_path / "index", Settings(max_passage_chars=300), fake_embedder)
+    assert report.rebuilt and "chunking settings changed" in report.reasons
+    assert read_index(tmp_path / "index").manifest["chunking"]["max_passage_chars"] == 300
+
+
+@pytest.mark.parametrize("damage", ["garbage_faiss", "truncated_faiss", "empty_faiss", "bad_manifest",
+                                    "missing_manifest", "truncated_jsonl"])
+def test_damaged_index_is_detected_and_rebuilt(seed_dir: Path, tmp_path: Path, fake_embedder, damage: str):
+    index = tmp_path / "index"
+    good, _, _ = _sync(seed_dir, index, fake_embedder)
+    faiss_path, manifest, jsonl = index / FAISS_FILE, index / MANIFEST, index / PASSAGES_FILE
+    if damage == "garbage_faiss":
+        faiss_path.write_bytes(b"\x13\x37" * 500)
+    elif damage == "truncated_faiss":
+        faiss_path.write_bytes(faiss_path.read_bytes()[:100])
+    elif damage == "empty_faiss":
+        faiss_path.write_bytes(b"")
+    elif damage == "bad_manifest":
+        manifest.write_text("{not json")
+    elif damage == "missing_manifest":
+        manifest.unlink()
+    elif damage == "truncated_jsonl":
+        jsonl.write_text(jsonl.read_text()[:50])
+    with pytest.raises(StoreError) as info:
+        read_index(index)
+    named = {"garbage_faiss": FAISS_FILE, "truncated_faiss": FAISS_FILE, "empty_faiss": FAISS_FILE,
+             "bad_manifest": MANIFEST, "missing_manifest": MANIFEST, "truncated_jsonl": PASSAGES_FILE}[damage]
+    assert named in str(info.value) and "docqa index" in str(info.value)
+    stored, _, report = _sync(seed_dir, index, fake_embedder)
+    assert report.rebuilt
+    assert [c.text for c in stored.chunks] == [c.text for c in good.chunks]
+
+
+def test_manifest_from_another_format_version_is_a_mismatch(seed_dir: Path, tmp_path: Path, fake_embedder):
+    _sync(seed_dir, tmp_path / "index", fake_embedder)
+    path = tmp_path / "index" / MANIFEST
+    manifest = json.loads(path.read_text())
+    path.write_text(json.dumps({**manifest, "format_version": 99}))
+    with pytest.raises(IndexMismatchError, match="format version 99"):
+        read_index(tmp_path / "index")
+
+
+def test_dimension_mismatch_is_reported(seed_dir: Path, tmp_path: Path, fake_embedder):
+    _sync(seed_dir, tmp_path / "index", fake_embedder)
+    with pytest.raises(IndexMismatchError, match="384"):
+        read_index(tmp_path / "index", dims=384)
