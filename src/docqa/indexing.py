@@ -86,7 +86,8 @@ def sync_index(
         if not reasons and stored is not None:
             return stored, documents, SyncReport(rebuilt=False, reused=tuple(documents))
         log.info("indexing %s: %s", index_dir, "; ".join(reasons))
-        report = _build(index_dir, documents, settings, embedder, stored, reasons, progress)
+        previous = None if force else stored  # a forced rebuild re-embeds everything
+        report = _build(index_dir, documents, settings, embedder, previous, reasons, progress)
         return read_index(index_dir), documents, report
 
 

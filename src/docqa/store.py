@@ -213,6 +213,7 @@ def write_index(
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.building-", dir=directory.parent))
     try:
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; an index folder is as readable as a sources folder
         faiss.write_index(build_faiss_index(passage_vectors), str(tmp / FAISS_FILE))
         with (tmp / PASSAGES_FILE).open("w", encoding="utf-8") as f:
             for c in chunks:
