@@ -48,14 +48,18 @@ def clean_history(history: Any, max_messages: int) -> list[dict[str, str]]:
         raise HistoryError(f"history must be a list of messages, not {type(history).__name__}")
     total = 0
     messages = []
-    for i, message in enumerate(history[-max_messages:]):
+    window = history[-max_messages:] if max_messages > 0 else []
+    for i, message in enumerate(window, len(history) - len(window)):
         if not isinstance(message, dict):
             raise HistoryError(f"history[{i}] must be a dict with 'role' and 'content'")
         role, content = message.get("role"), message.get("content")
         if role not in ("user", "assistant", "system"):
-            raise HistoryError(f"history[{i}]['role'] must be 'user' or 'assistant', not {role!r}")
+            raise HistoryError(f"history[{i}]['role'] must be 'user', 'assistant' or 'system', not {role!r}")
+        if isinstance(content, dict):  # one structured part, e.g. a file
+            content = [content]
         if isinstance(content, (list, tuple)):  # Gradio may send structured content; keep its text parts
-            content = " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+            content = " ".join(part["text"] for part in content
+                               if isinstance(part, dict) and isinstance(part.get("text"), str))
         if not isinstance(content, str):
             raise HistoryError(f"history[{i}]['content'] must be text, not {type(content).__name__}")
         total += len(content)
