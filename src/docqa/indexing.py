@@ -1,7 +1,9 @@
 """Indexing: keep the index folder in step with the sources, embedding only what changed."""
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -14,7 +16,7 @@ from .embedding import Embedder
 from .errors import StoreError
 from .settings import Settings
 from .sources import find_sources, load_document
-from .store import StoredIndex, group_by_source, lock_for, read_index, recover, write_index
+from .store import StoredIndex, group_by_source, leftovers, lock_for, read_index, recover, write_index
 from .types import Chunk, Document
 
 log = logging.getLogger("docqa")
@@ -77,12 +79,14 @@ def sync_index(
 ) -> tuple[StoredIndex, dict[str, Document], SyncReport]:
     """Load the index, rebuilding it first if it is missing, broken or stale."""
     documents = load_documents(sources)
-    stored, reasons = _try_read(index_dir, documents, settings, force)
+    stored, reasons = _try_read(index_dir, documents, settings, force, embedder.dims)
     if not reasons and stored is not None:
+        _tidy(index_dir)
         return stored, documents, SyncReport(rebuilt=False, reused=tuple(documents))
-    with lock_for(index_dir):
+    with _build_lock(index_dir, reasons):
         recover(index_dir)
-        stored, reasons = _try_read(index_dir, documents, settings, force)  # another process may have built it
+        # another process may have built it while this one waited
+        stored, reasons = _try_read(index_dir, documents, settings, force, embedder.dims)
         if not reasons and stored is not None:
             return stored, documents, SyncReport(rebuilt=False, reused=tuple(documents))
         log.info("indexing %s: %s", index_dir, "; ".join(reasons))
@@ -91,11 +95,44 @@ def sync_index(
         return read_index(index_dir), documents, report
 
 
+@contextlib.contextmanager
+def _build_lock(index_dir: str | Path, reasons: list[str]) -> Iterator[None]:
+    """The build lock, or StoreError saying why the index cannot be rebuilt (read-only folder, lock held)."""
+    from filelock import Timeout
+
+    why = reasons[0] if reasons else "rebuild requested"
+    try:
+        lock = lock_for(index_dir)
+        lock.acquire()
+    except Timeout as exc:
+        raise StoreError(f"{index_dir}: another build has held {exc.lock_file} for too long; "
+                         "try again later") from exc
+    except OSError as exc:
+        raise StoreError(f"{index_dir}: the index must be rebuilt ({why}), but "
+                         f"{exc.filename or Path(index_dir).parent} cannot be written ({exc.strerror or exc})") from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _tidy(index_dir: str | Path) -> None:
+    """Remove what killed builds left next to a good index, unless a build is running now."""
+    if not leftovers(index_dir):
+        return
+    try:
+        with lock_for(index_dir, timeout=0):
+            recover(index_dir)
+    except OSError as exc:  # filelock.Timeout (a build is running) or a read-only folder
+        log.debug("left temporary folders next to %s: %s", index_dir, exc)
+
+
 def _try_read(
-    index_dir: str | Path, documents: dict[str, Document], settings: Settings, force: bool
+    index_dir: str | Path, documents: dict[str, Document], settings: Settings, force: bool,
+    dims: int | None = None,
 ) -> tuple[StoredIndex | None, list[str]]:
     try:
-        stored = read_index(index_dir)
+        stored = read_index(index_dir, dims)  # an index of another dimension is rebuilt, not served
     except StoreError as exc:
         if Path(index_dir).exists():
             log.warning("%s", exc)

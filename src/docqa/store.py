@@ -5,6 +5,7 @@ index or the new one and never half of either. Every file is checked against the
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -159,6 +160,10 @@ def read_index(directory: str | Path, dims: int | None = None) -> StoredIndex:
     if index.d != dims or index.ntotal != count:
         raise IndexMismatchError(f"{faiss_path}: {index.ntotal} vectors of {index.d} dims, the manifest says "
                                  f"{count} of {dims}; run `docqa index` to rebuild")
+    if index.metric_type != faiss.METRIC_INNER_PRODUCT:
+        raise IndexMismatchError(f"{faiss_path}: metric type {index.metric_type}, not inner product; "
+                                 "run `docqa index` to rebuild")
+    _sanity_query(index, faiss_path)
     sentences_path = directory / SENTENCES_FILE
     try:
         sentence_vectors = np.load(sentences_path, allow_pickle=False)
@@ -171,6 +176,20 @@ def read_index(directory: str | Path, dims: int | None = None) -> StoredIndex:
     rows = np.zeros(len(chunks) + 1, dtype=np.int64)
     np.cumsum([len(c.sentences) for c in chunks], out=rows[1:])
     return StoredIndex(directory, manifest, chunks, index, sentence_vectors, rows)
+
+
+def _sanity_query(index: Any, path: Path) -> None:
+    """The first stored vector is finite and a search for it returns a real id with a finite score."""
+    if index.ntotal == 0:
+        return
+    try:
+        vector = np.asarray(index.reconstruct(0), dtype=np.float32)[None, :]
+        scores, ids = index.search(vector, 1)
+    except (RuntimeError, ValueError) as exc:
+        raise StoreError(f"{path}: FAISS cannot search it ({str(exc).splitlines()[0][:200]}); "
+                         "run `docqa index` to rebuild") from exc
+    if not np.isfinite(vector).all() or ids[0, 0] < 0 or not np.isfinite(scores[0, 0]):
+        raise StoreError(f"{path}: a test search returned no result (corrupted); run `docqa index` to rebuild")
 
 
 # ---------------------------------------------------------------- writing
@@ -207,14 +226,15 @@ def write_index(
     manifest: dict[str, Any],
 ) -> None:
     """Write a complete index into a temporary sibling folder, then rename it over `directory`."""
-    import faiss
-
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.building-", dir=directory.parent))
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.building-", dir=directory.parent))
+    except OSError as exc:
+        raise _write_error(directory, exc) from exc
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; an index folder is as readable as a sources folder
-        faiss.write_index(build_faiss_index(passage_vectors), str(tmp / FAISS_FILE))
+        _write_faiss(build_faiss_index(passage_vectors), tmp / FAISS_FILE)
         with (tmp / PASSAGES_FILE).open("w", encoding="utf-8") as f:
             for c in chunks:
                 f.write(json.dumps({
@@ -237,20 +257,58 @@ def write_index(
         os.replace(manifest_tmp, tmp / MANIFEST)  # written last: no manifest, no index
         _fsync(tmp)
         _swap_into_place(tmp, directory)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):  # disk full, read-only folder, ...: one clear error, old index kept
+            raise _write_error(directory, exc) from exc
         raise
+
+
+def _write_faiss(index: Any, path: Path) -> None:
+    import faiss
+
+    try:
+        faiss.write_index(index, str(path))
+    except RuntimeError as exc:  # FAISS reports a full disk as a RuntimeError
+        raise OSError(errno.EIO, f"FAISS could not write it: {str(exc).splitlines()[0][:200]}", str(path)) from exc
+
+
+def _write_error(directory: Path, exc: OSError) -> StoreError:
+    reason = exc.strerror or str(exc)
+    where = f" ({exc.filename})" if exc.filename else ""
+    return StoreError(f"{directory}: cannot write the index: {reason}{where}; the previous index, if any, is "
+                      "unchanged")
 
 
 def _swap_into_place(tmp: Path, directory: Path) -> None:
     if directory.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.previous-", dir=directory.parent))
-        os.rename(directory, old / "index")
-        os.rename(tmp, directory)
+        try:
+            os.rename(directory, old / "index")
+        except BaseException:
+            shutil.rmtree(old, ignore_errors=True)
+            raise
+        try:
+            os.rename(tmp, directory)
+        except BaseException:
+            os.rename(old / "index", directory)  # put the previous index back
+            shutil.rmtree(old, ignore_errors=True)
+            raise
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.rename(tmp, directory)
-    _fsync(directory.parent)
+    try:
+        _fsync(directory.parent)
+    except OSError as exc:  # the new index is in place; only its durability across a power cut is in doubt
+        log.warning("%s: could not sync the folder after the swap (%s)", directory.parent, exc)
+
+
+def leftovers(directory: str | Path) -> list[Path]:
+    """Temporary folders that killed builds left next to `directory`."""
+    directory = Path(directory)
+    if not directory.parent.is_dir():
+        return []
+    return [p for kind in ("building", "previous") for p in directory.parent.glob(f".{directory.name}.{kind}-*")]
 
 
 def recover(directory: str | Path) -> None:
