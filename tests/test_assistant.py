@@ -95,8 +95,9 @@ def test_module_level_ask_uses_environment_folders(seed_dir: Path, tmp_path: Pat
 def test_committed_index_is_fresh_for_the_committed_seed():
     """The repository ships index/ built from seeds/, so a fresh clone answers without rebuilding."""
     from docqa import Settings
-    from docqa.indexing import load_documents, stale_reasons
+    from docqa.indexing import stale_reasons
+    from docqa.sources import scan_sources
     from docqa.store import read_index
 
     stored = read_index(ROOT / "index")
-    assert stale_reasons(stored.manifest, load_documents(ROOT / "seeds"), Settings()) == []
+    assert stale_reasons(stored.manifest, scan_sources(ROOT / "seeds"), Settings()) == []

@@ -13,6 +13,10 @@ from docqa.indexing import sync_index
 from docqa.store import FAISS_FILE, MANIFEST, PASSAGES_FILE, SENTENCES_FILE, read_index
 
 
+def _text(folder: Path, name: str) -> str:
+    return (folder / name).read_text(encoding="utf-8")
+
+
 def _sync(sources: Path, index: Path, embedder, **kw):
     return sync_index(sources, index, Settings(), embedder, **kw)
 
@@ -33,7 +37,7 @@ def test_build_writes_native_files_and_manifest(seed_dir: Path, tmp_path: Path, 
     assert not list(tmp_path.glob(".index.*-*")), "no temporary folders left behind"
     for line in (index / PASSAGES_FILE).read_text().splitlines():
         row = json.loads(line)
-        assert docs[row["source"]].text[row["start"] : row["end"]] == row["text"]
+        assert _text(seed_dir, row["source"])[row["start"] : row["end"]] == row["text"]
 
 
 def test_fresh_index_is_loaded_not_rebuilt(seed_dir: Path, tmp_path: Path, fake_embedder):
@@ -72,7 +76,7 @@ def test_edited_source_is_reindexed_with_new_text(seed_dir: Path, tmp_path: Path
     stored, docs, report = _sync(seed_dir, index, fake_embedder)
     assert report.rebuilt and any("changed source" in r for r in report.reasons)
     assert any("submarines" in c.text for c in stored.chunks)
-    assert all(docs[c.source].text[c.start : c.end] == c.text for c in stored.chunks)
+    assert all(_text(seed_dir, c.source)[c.start : c.end] == c.text for c in stored.chunks)
 
 
 def test_changed_chunking_settings_trigger_full_rebuild(seed_dir: Path, tmp_path: Path, fake_embedder):

@@ -32,6 +32,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rebuild", action="store_true", help="re-embed everything even if the index is fresh")
     p.set_defaults(func=cmd_index)
 
+    p = sub.add_parser("add", help="copy documents into the sources folder and index them",
+                       description="Copy .txt, .md, .html or .pdf files into the sources folder and index them. "
+                                   "A file already indexed (same content) is skipped; a bad file stops the "
+                                   "command before anything is copied.")
+    _common(p)
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files to add")
+    p.set_defaults(func=cmd_add)
+
+    p = sub.add_parser("remove", help="remove a document", description="Delete a document and its passages.")
+    _common(p)
+    p.add_argument("name", help="the document's name, as `docqa list` shows it")
+    p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser("list", help="list the indexed documents",
+                       description="List the indexed documents with their passage counts.")
+    _common(p)
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    p.set_defaults(func=cmd_list)
+
     p = sub.add_parser("ask", help="answer a question", description="Answer a question with cited passages.")
     _common(p)
     p.add_argument("question", help="the question, in quotes")
@@ -72,6 +91,40 @@ def cmd_index(args: argparse.Namespace) -> int:
     else:
         print(f"index is up to date: {stored.manifest['passage_count']} passages from "
               f"{len(assistant.documents)} document(s) in {assistant.index_dir}")
+    return 0
+
+
+def _print_report(assistant, report) -> None:
+    for line in report.skipped:
+        print(f"docqa: skipped {line}", file=sys.stderr)
+    print(f"{len(report.embedded)} document(s) embedded, {len(report.reused)} unchanged, "
+          f"{len(report.removed)} removed; {assistant.retriever.stored.manifest['passage_count']} passages in all")
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    assistant = _assistant(args)
+    _print_report(assistant, assistant.add(args.paths, progress=True))
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    assistant = _assistant(args)
+    _print_report(assistant, assistant.remove(args.name, progress=True))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    assistant = _assistant(args)
+    assistant.load(progress=True)
+    docs = assistant.list_documents()
+    if args.json:
+        print(json.dumps([asdict(d) for d in docs], ensure_ascii=False, indent=2))
+        return 0
+    for d in docs:
+        pages = f", {d.pages} pages" if d.pages else ""
+        print(f"{d.name}\t{d.passages} passages{pages}\t{d.title}")
     return 0
 
 

@@ -15,9 +15,10 @@ from .chunking import chunk_document
 from .embedding import Embedder
 from .errors import StoreError
 from .settings import Settings
-from .sources import find_sources, load_document
+from .errors import SourceError
+from .sources import SourceFile, load_document, scan_sources
 from .store import StoredIndex, group_by_source, leftovers, lock_for, read_index, recover, write_index
-from .types import Chunk, Document
+from .types import Chunk
 
 log = logging.getLogger("docqa")
 
@@ -31,12 +32,7 @@ class SyncReport:
     reused: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
     reasons: tuple[str, ...] = field(default_factory=tuple)
-
-
-def load_documents(sources: str | Path) -> dict[str, Document]:
-    """Every document in the sources folder, by name."""
-    root = Path(sources)
-    return {doc.name: doc for doc in (load_document(p, root) for p in find_sources(root))}
+    skipped: tuple[str, ...] = ()  # "name: reason" for files that could not be read
 
 
 def _model_id(settings: Settings) -> dict[str, Any]:
@@ -51,8 +47,11 @@ def _chunking_id(settings: Settings) -> dict[str, Any]:
     return {"splitter": "pysbd", "max_passage_chars": settings.max_passage_chars, "language": settings.language}
 
 
-def stale_reasons(manifest: dict[str, Any], documents: dict[str, Document], settings: Settings) -> list[str]:
-    """Why an index no longer matches the sources and settings (empty when it is fresh)."""
+def stale_reasons(manifest: dict[str, Any], documents: dict[str, SourceFile], settings: Settings) -> list[str]:
+    """Why an index no longer matches the sources and settings (empty when it is fresh).
+
+    A file that could not be read is remembered in the manifest with its hash, and is not retried until
+    it changes."""
     reasons = []
     model = _model_id(settings)
     if {k: manifest["model"].get(k) for k in model} != model:
@@ -60,6 +59,7 @@ def stale_reasons(manifest: dict[str, Any], documents: dict[str, Document], sett
     if manifest["chunking"] != _chunking_id(settings):
         reasons.append("chunking settings changed")
     indexed = {name: entry.get("sha256") for name, entry in manifest["sources"].items()}
+    indexed.update({name: entry.get("sha256") for name, entry in manifest.get("skipped", {}).items()})
     for name, doc in documents.items():
         if name not in indexed:
             reasons.append(f"new source {name}")
@@ -76,9 +76,9 @@ def sync_index(
     embedder: Embedder,
     progress: bool = False,
     force: bool = False,
-) -> tuple[StoredIndex, dict[str, Document], SyncReport]:
+) -> tuple[StoredIndex, dict[str, SourceFile], SyncReport]:
     """Load the index, rebuilding it first if it is missing, broken or stale."""
-    documents = load_documents(sources)
+    documents = scan_sources(sources)
     stored, reasons = _try_read(index_dir, documents, settings, force, embedder.dims)
     if not reasons and stored is not None:
         _tidy(index_dir)
@@ -91,7 +91,7 @@ def sync_index(
             return stored, documents, SyncReport(rebuilt=False, reused=tuple(documents))
         log.info("indexing %s: %s", index_dir, "; ".join(reasons))
         previous = None if force else stored  # a forced rebuild re-embeds everything
-        report = _build(index_dir, documents, settings, embedder, previous, reasons, progress)
+        report = _build(Path(sources), index_dir, documents, settings, embedder, previous, reasons, progress)
         return read_index(index_dir), documents, report
 
 
@@ -128,14 +128,15 @@ def _tidy(index_dir: str | Path) -> None:
 
 
 def _try_read(
-    index_dir: str | Path, documents: dict[str, Document], settings: Settings, force: bool,
+    index_dir: str | Path, documents: dict[str, SourceFile], settings: Settings, force: bool,
     dims: int | None = None,
 ) -> tuple[StoredIndex | None, list[str]]:
+    if not Path(index_dir).exists():
+        return None, ["no index yet"]
     try:
         stored = read_index(index_dir, dims)  # an index of another dimension is rebuilt, not served
     except StoreError as exc:
-        if Path(index_dir).exists():
-            log.warning("%s", exc)
+        log.warning("%s", exc)
         return None, [str(exc)]
     reasons = stale_reasons(stored.manifest, documents, settings)
     if force:
@@ -144,8 +145,9 @@ def _try_read(
 
 
 def _build(
+    root: Path,
     index_dir: str | Path,
-    documents: dict[str, Document],
+    documents: dict[str, SourceFile],
     settings: Settings,
     embedder: Embedder,
     previous: StoredIndex | None,
@@ -159,8 +161,9 @@ def _build(
     fresh: list[Chunk] = []
     fresh_slots: list[int] = []
     sources_entry: dict[str, Any] = {}
+    skipped: dict[str, dict[str, str]] = {}
     embedded, reused = [], []
-    for name, doc in documents.items():
+    for name, source in documents.items():
         first = len(chunks)
         if name in reusable:
             doc_chunks, vectors, sentence_vectors = reusable[name]
@@ -168,7 +171,15 @@ def _build(
             passage_parts.append(vectors)
             sentence_parts.append(sentence_vectors)
             reused.append(name)
+            title = doc_chunks[0].title if doc_chunks else name
         else:
+            try:
+                doc = load_document(source.path, root)
+            except SourceError as exc:
+                log.warning("skipping %s", exc)
+                skipped[name] = {"sha256": source.sha256, "reason": str(exc)}
+                continue
+            title = doc.title
             doc_chunks = chunk_document(doc, settings.max_passage_chars, settings.language)
             chunks.extend(doc_chunks)
             fresh.extend(doc_chunks)
@@ -176,7 +187,7 @@ def _build(
             passage_parts.append(np.zeros((0, 0), np.float32))  # filled below
             sentence_parts.append(np.zeros((0, 0), np.float32))
             embedded.append(name)
-        sources_entry[name] = {"sha256": doc.sha256, "title": doc.title, "first": first,
+        sources_entry[name] = {"sha256": source.sha256, "title": title, "first": first,
                                "passages": len(chunks) - first}
     if fresh:
         vectors, sentence_vectors = embedder.encode_chunks(fresh, progress=progress)
@@ -196,10 +207,12 @@ def _build(
         "chunking": _chunking_id(settings),
         "faiss": "IndexFlatIP",
         "sources": sources_entry,
+        "skipped": skipped,
     }
     write_index(index_dir, chunks, passage_vectors, sentence_vectors, manifest)
     removed = tuple(n for n in (previous.manifest["sources"] if previous else {}) if n not in documents)
-    return SyncReport(True, tuple(embedded), tuple(reused), removed, tuple(reasons))
+    return SyncReport(True, tuple(embedded), tuple(reused), removed, tuple(reasons),
+                      tuple(f"{n}: {v['reason']}" for n, v in skipped.items()))
 
 
 def _stack(parts: list[np.ndarray], dims: int) -> np.ndarray:
@@ -208,7 +221,7 @@ def _stack(parts: list[np.ndarray], dims: int) -> np.ndarray:
 
 
 def _reusable(
-    previous: StoredIndex, documents: dict[str, Document], settings: Settings
+    previous: StoredIndex, documents: dict[str, SourceFile], settings: Settings
 ) -> dict[str, tuple[list[Chunk], np.ndarray, np.ndarray]]:
     """Chunks and vectors of documents whose bytes, model and chunking are unchanged."""
     manifest = previous.manifest

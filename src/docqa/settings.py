@@ -24,6 +24,7 @@ class Settings:
     max_question_chars: int = 2000
     max_history_messages: int = 50
     encode_batch_size: int = 32
+    max_document_bytes: int = 20 * 1024 * 1024
 
 
 def default_sources() -> Path:
