@@ -89,3 +89,59 @@ def seed_assistant(tmp_path_factory: pytest.TempPathFactory, embedder) -> Assist
 @pytest.fixture(scope="session")
 def seed_text() -> str:
     return SEED_FILE.read_text(encoding="utf-8")
+
+
+# --- Web server fixtures (tests/test_web.py, tests/test_browser.py) -----------------------------------------------
+# The real app served in-process on a free loopback port with the same safe options as `docqa serve`, once per
+# session: `web_server` over the seed; `markup_web_server` over one small document full of markup (XSS tests).
+
+MARKUP_DOC_NAME = "markup-notes.txt"
+MARKUP_DOC_TEXT = (
+    "Notes on markup in documents\n\n"
+    "The archived page contained <script>window.__pwned = 2</script> and "
+    '<img src=x onerror="window.__pwned=3"> written out as plain text, which a reader must see literally.\n'
+)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(assistant: Assistant):
+    from docqa.web import build_demo, launch
+
+    demo = build_demo(assistant)
+    port = _free_port()
+    launch(demo, port=port, blocked_paths=[assistant.sources, assistant.index_dir], prevent_thread_lock=True,
+           quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="session")
+def web_server(seed_assistant: Assistant):
+    """The app over the seed, for the whole session; yields its base URL (ending in '/')."""
+    yield from _serve(seed_assistant)
+
+
+@pytest.fixture(scope="session")
+def markup_assistant(tmp_path_factory: pytest.TempPathFactory, embedder) -> Assistant:
+    """An Assistant over one document whose text contains HTML tags, with a real index."""
+    work = tmp_path_factory.mktemp("markup")
+    (work / "sources").mkdir()
+    (work / "sources" / MARKUP_DOC_NAME).write_text(MARKUP_DOC_TEXT, encoding="utf-8")
+    assistant = Assistant(sources=work / "sources", index_dir=work / "index", embedder=embedder)
+    assistant.load()
+    return assistant
+
+
+@pytest.fixture(scope="session")
+def markup_web_server(markup_assistant: Assistant):
+    """The app over the markup document, started only by the tests that use it."""
+    yield from _serve(markup_assistant)

@@ -1,0 +1,324 @@
+"""The web chat: a Gradio app over one Assistant, with cited passages, a source viewer and an `/ask` endpoint.
+
+Gradio is imported inside functions only, so `import docqa` stays cheap.
+"""
+from __future__ import annotations
+
+import html
+import ipaddress
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .answer import escape, location
+from .assistant import Assistant
+from .conversation import clean_question
+from .errors import DocQAError
+from .types import Answer, Document
+
+if TYPE_CHECKING:
+    import gradio as gr
+
+EXAMPLES = (
+    "What did Hegseth say about Article 5?",
+    "Will U.S. troops be sent to Ukraine?",
+    "How much of their GDP should NATO members spend on defense?",
+)
+CONCURRENCY = 2  # questions answered at once (CPU-bound; the encoder is serialised anyway)
+QUEUE_SIZE = 64  # questions waiting beyond that; more get Gradio's "Queue is full" (HTTP 503)
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+_CSS = """
+.docqa-doc { white-space: pre-wrap; overflow-y: auto; max-height: 430px; padding: 0.75rem 1rem;
+  line-height: 1.55; border: 1px solid var(--border-color-primary); border-radius: var(--radius-lg);
+  background: var(--background-fill-primary); color: var(--body-text-color); }
+mark { background: #fde68a; color: #1c1917; padding: 0 0.1em; border-radius: 3px; }
+.dark mark { background: #854d0e; color: #fefce8; }
+.docqa-doc mark[data-ref]::before { content: attr(data-ref) " "; font-size: 0.75em; font-weight: 600;
+  vertical-align: super; }
+.docqa-doc mark.docqa-focus { outline: 2px solid #d97706; }
+.docqa-empty { color: var(--body-text-color-subdued); }
+"""
+
+# Runs in the browser for the viewer: keep the focused (else the first) <mark> in view, scrolling only the panel.
+_SCROLL_JS = """
+const show = () => {
+  const box = element.querySelector('.docqa-doc');
+  if (!box) return;
+  const mark = box.querySelector('mark.docqa-focus') || box.querySelector('mark');
+  if (!mark) { box.scrollTop = 0; return; }
+  const offset = mark.getBoundingClientRect().top - box.getBoundingClientRect().top;
+  box.scrollTop = Math.max(0, box.scrollTop + offset - box.clientHeight / 4);
+};
+watch('value', show);
+show();
+"""
+
+# After an answer: show the start of the reply (not its end, where Gradio scrolls to) and give the focus back
+# to the question box unless the person has moved it elsewhere.
+_AFTER_ANSWER_JS = """() => {
+  const active = document.activeElement;
+  if (!active || active === document.body) document.querySelector('#docqa-question textarea')?.focus();
+  const show = () => {
+    const replies = document.querySelectorAll('#docqa-chat [data-testid="bot"]');
+    const last = replies[replies.length - 1];
+    const wrap = last?.closest('.bubble-wrap');
+    if (wrap) wrap.scrollTop += last.getBoundingClientRect().top - wrap.getBoundingClientRect().top - 8;
+  };
+  setTimeout(show, 100);
+  setTimeout(show, 400);
+}"""
+
+
+def _gradio():
+    """Import gradio with analytics off and a dedicated temporary folder (both read at import)."""
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(Path(tempfile.gettempdir()) / "docqa-gradio"))
+    import gradio
+
+    return gradio
+
+
+def reply_markdown(answer: Answer) -> str:
+    """The chat reply: `Answer.markdown`, after a "Searched for" line when a follow-up was rewritten."""
+    if answer.kind != "chat" and answer.query and answer.query != answer.question:
+        return f"*Searched for: {escape(answer.query)}*\n\n{answer.markdown}"
+    return answer.markdown
+
+
+def render_document(document: Document | None, passages: Sequence[dict[str, Any]] = (), focus: int = 0) -> str:
+    """The whole document as escaped HTML, each cited answering span of `passages` in <mark>.
+
+    `passages` are `Passage.to_dict()` dicts numbered from 1; those from other documents are skipped.
+    The span of citation number `focus` (else the first shown) gets the class `docqa-focus`.
+    """
+    if document is None:
+        return '<div class="docqa-doc docqa-empty">No document.</div>'
+    text = document.text
+    spans: list[tuple[int, int, list[int]]] = []  # merged (start, end, citation numbers)
+    cited = sorted(
+        (p["highlight"][0], p["highlight"][1], n)
+        for n, p in enumerate(passages, 1)
+        if p["source"] == document.name and 0 <= p["highlight"][0] < p["highlight"][1] <= len(text)
+    )
+    for start, end, n in cited:
+        if spans and start < spans[-1][1]:
+            last = spans[-1]
+            spans[-1] = (last[0], max(last[1], end), last[2] + [n])
+        else:
+            spans.append((start, end, [n]))
+    if spans and not any(focus in numbers for _, _, numbers in spans):
+        focus = min(n for _, _, numbers in spans for n in numbers)
+    parts = []
+    pos = 0
+    for start, end, numbers in spans:
+        refs = " ".join(f"[{n}]" for n in numbers)
+        ids = " ".join(f"docqa-cite-{n}" for n in numbers)
+        cls = ' class="docqa-focus"' if focus in numbers else ""
+        parts.append(html.escape(text[pos:start]))
+        parts.append(f'<mark{cls} data-ref="{refs}" data-cites="{ids}">{html.escape(text[start:end])}</mark>')
+        pos = end
+    parts.append(html.escape(text[pos:]))
+    return f'<div class="docqa-doc" data-source="{html.escape(document.name)}">{"".join(parts)}</div>'
+
+
+def _citation_choices(passages: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(f"[{n}] {location(_Loc(p))}", str(n)) for n, p in enumerate(passages, 1)]
+
+
+class _Loc:
+    """Just enough of a Passage for `answer.location`."""
+
+    def __init__(self, p: dict[str, Any]) -> None:
+        self.page, self.paragraph = p.get("page"), p["paragraph"]
+
+
+def build_demo(assistant: Assistant, examples: Sequence[str] = EXAMPLES) -> gr.Blocks:
+    """The chat app over a loaded `assistant` (call `assistant.load()` first: handlers never load the index)."""
+    gr = _gradio()
+    documents = assistant.documents
+    names = sorted(documents)
+    first = names[0] if names else None
+    max_chars = assistant.settings.max_question_chars
+
+    def view(name: str | None, passages: Sequence[dict[str, Any]] = (), focus: int = 0) -> str:
+        return render_document(assistant.documents.get(name) if name else None, passages, focus)
+
+    def accept(question: str, messages: list[dict[str, Any]]):
+        """Check the question, then show it in the chat and clear the box."""
+        try:
+            text = clean_question(question, max_chars)
+        except DocQAError as exc:
+            raise gr.Error(str(exc).capitalize(), print_exception=False) from None
+        return "", [*messages, {"role": "user", "content": text}], text
+
+    def accept_example(messages: list[dict[str, Any]], evt: gr.SelectData):
+        return accept(evt.value["text"], messages)
+
+    accept_example.__annotations__["evt"] = gr.SelectData  # Gradio looks for the class, not its name
+
+    def respond(question: str, messages: list[dict[str, Any]]):
+        """Answer the question shown last in the chat; update the viewer and the citation list."""
+        try:
+            answer = assistant.ask(question, history=messages[:-1])
+        except (DocQAError, ValueError) as exc:
+            raise gr.Error(str(exc).capitalize(), print_exception=False) from None
+        passages = [p.to_dict() for p in answer.passages]
+        reply = {"role": "assistant", "content": reply_markdown(answer)}
+        name = passages[0]["source"] if passages else first
+        return (
+            [*messages, reply],
+            view(name, passages),
+            gr.Radio(choices=_citation_choices(passages), value=None, visible=bool(passages)),
+            gr.Dropdown(value=name),
+            passages,
+        )
+
+    def show_citation(choice: str | None, passages: list[dict[str, Any]]):
+        """Bring citation number `choice` into view, switching document if needed."""
+        if not choice or not passages or not choice.isdigit() or not 1 <= int(choice) <= len(passages):
+            return gr.skip(), gr.skip()
+        name = passages[int(choice) - 1]["source"]
+        return view(name, passages, int(choice)), gr.Dropdown(value=name)
+
+    def show_document(name: str | None, passages: list[dict[str, Any]]):
+        return view(name, passages)
+
+    def clear():
+        return [], "", view(first), gr.Radio(choices=[], value=None, visible=False), gr.Dropdown(value=first), []
+
+    def ask(question: str, history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Answer `question` (with optional chat `history` as {"role", "content"} messages) as JSON:
+        found, query, kind, markdown, passages [{text, source, title, paragraph, page, start, end, highlight, score}]."""
+        try:
+            return assistant.ask(question, history=history).to_dict()
+        except (DocQAError, ValueError) as exc:
+            raise gr.Error(str(exc).capitalize(), print_exception=False) from None
+
+    with gr.Blocks(title="docqa", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+        passages_state = gr.State([])
+        question_state = gr.State("")
+        gr.Markdown("**docqa** · ask about the documents; every answer quotes and cites the passages it comes from.")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=340):
+                chatbot = gr.Chatbot(
+                    label="Chat", elem_id="docqa-chat", height=520, autoscroll=False, sanitize_html=True, feedback_options=None,
+                    buttons=["copy"], latex_delimiters=[], examples=[{"text": q} for q in examples],
+                    placeholder="Ask a question about the documents, or pick an example.",
+                )
+                with gr.Row(equal_height=True):
+                    box = gr.Textbox(
+                        elem_id="docqa-question", show_label=False, placeholder="Ask about the documents…",
+                        lines=1, max_lines=4, max_length=max_chars, autofocus=True, submit_btn=True, scale=8,
+                    )
+                    clear_button = gr.Button("Clear", variant="secondary", scale=1, min_width=80)
+            with gr.Column(scale=2, min_width=300):
+                document = gr.Dropdown(
+                    choices=[(documents[n].title, n) for n in names], value=first, label="Source",
+                    interactive=len(names) > 1,
+                )
+                citations = gr.Radio(choices=[], label="Citations", visible=False, elem_id="docqa-citations")
+                viewer = gr.HTML(view(first), elem_id="docqa-viewer", js_on_load=_SCROLL_JS)
+
+        answer_outputs = [chatbot, viewer, citations, document, passages_state]
+        answer_options = dict(concurrency_limit=CONCURRENCY, concurrency_id="docqa", api_visibility="private")
+        box.submit(
+            accept, [box, chatbot], [box, chatbot, question_state], queue=False, api_name="accept",
+            api_visibility="private",
+        ).success(
+            respond, [question_state, chatbot], answer_outputs, api_name="respond", **answer_options
+        ).then(None, js=_AFTER_ANSWER_JS)
+        chatbot.example_select(
+            accept_example, [chatbot], [box, chatbot, question_state], queue=False, api_name="accept_example",
+            api_visibility="private",
+        ).success(
+            respond, [question_state, chatbot], answer_outputs, api_name="respond_example", **answer_options
+        ).then(None, js=_AFTER_ANSWER_JS)
+        citations.input(
+            show_citation, [citations, passages_state], [viewer, document], queue=False, api_name="show_citation",
+            api_visibility="private",
+        )
+        document.input(
+            show_document, [document, passages_state], viewer, queue=False, api_name="show_document",
+            api_visibility="private",
+        )
+        clear_button.click(
+            clear, None, [chatbot, box, viewer, citations, document, passages_state], queue=False,
+            api_name="clear", api_visibility="private",
+        )
+        gr.api(ask, api_name="ask", concurrency_limit=CONCURRENCY, concurrency_id="docqa")
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
+    return demo
+
+
+def read_credentials(auth: str | None = None) -> tuple[str, str] | None:
+    """USER:PASS from `auth`, else $DOCQA_AUTH, else the first line of the file named by $DOCQA_AUTH_FILE."""
+    value, origin = auth, "--auth"
+    if value is None and os.environ.get("DOCQA_AUTH"):
+        value, origin = os.environ["DOCQA_AUTH"], "DOCQA_AUTH"
+    if value is None and os.environ.get("DOCQA_AUTH_FILE"):
+        path = Path(os.environ["DOCQA_AUTH_FILE"])
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ValueError(f"cannot read the credentials file {path}: {exc.strerror}") from None
+        value, origin = (lines[0].strip() if lines else ""), str(path)
+    if value is None:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise ValueError(f"credentials from {origin} must look like USER:PASS")
+    return user, password
+
+
+def _is_loopback(host: str) -> bool:
+    if host in LOOPBACK:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def launch(
+    demo: gr.Blocks,
+    host: str | None = None,
+    port: int | None = None,
+    auth: str | None = None,
+    blocked_paths: Sequence[str | Path] = (),
+    prevent_thread_lock: bool = False,
+    quiet: bool = False,
+):
+    """Launch `demo` with safe defaults: loopback, no share link, no error internals, no file serving."""
+    gr = _gradio()
+    host = host or "127.0.0.1"
+    port = port or int(os.environ.get("GRADIO_SERVER_PORT") or 7860)
+    credentials = read_credentials(auth)
+    if not _is_loopback(host):
+        print(f"docqa: warning: serving on {host}:{port}, reachable from other machines"
+              + ("" if credentials else "; anyone who can reach it can use it (set --auth or DOCQA_AUTH)"),
+              file=sys.stderr)
+    blocked = [Path(p).resolve() for p in blocked_paths] + [Path(".env").resolve()]
+    return demo.launch(
+        server_name=host, server_port=port, auth=credentials, share=False, show_error=False, ssr_mode=False,
+        allowed_paths=[], blocked_paths=[str(p) for p in blocked], max_file_size="1mb", run_history=False,
+        enable_monitoring=False, mcp_server=False, pwa=False, strict_cors=True, footer_links=["api", "settings"],
+        prevent_thread_lock=prevent_thread_lock, quiet=quiet, css=_CSS, theme=gr.themes.Default(),
+    )
+
+
+def serve(
+    sources: str | Path | None = None,
+    index_dir: str | Path | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    auth: str | None = None,
+) -> None:
+    """Load (or rebuild) the index once, then serve the chat until interrupted."""
+    assistant = Assistant(sources=sources, index_dir=index_dir)
+    assistant.load(progress=True)
+    demo = build_demo(assistant)
+    launch(demo, host=host, port=port, auth=auth, blocked_paths=[assistant.sources, assistant.index_dir])

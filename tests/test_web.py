@@ -1,0 +1,157 @@
+"""The web app through a real server and the real gradio_client, plus its HTML helpers."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import SEED_FILE
+
+from docqa import Settings
+from docqa.types import Answer, Document, Paragraph
+from docqa.web import read_credentials, render_document, reply_markdown
+
+ARTICLE_5 = "What did Hegseth say about Article 5?"
+OFF_TOPIC = "What is the boiling point of mercury?"
+
+
+@pytest.fixture(scope="module")
+def client(web_server: str):
+    from gradio_client import Client
+
+    return Client(web_server, verbose=False)
+
+
+def _ask(client, question, history=None):
+    args = (question,) if history is None else (question, history)
+    return client.predict(*args, api_name="/ask")
+
+
+# --- /ask through gradio_client ---------------------------------------------------------------------------------
+
+
+def test_ask_returns_the_article_5_passage_first_with_exact_offsets(client, seed_text: str) -> None:
+    result = _ask(client, ARTICLE_5)
+    assert result["found"] is True and result["kind"] == "answer"
+    assert result["query"] == ARTICLE_5
+    first = result["passages"][0]
+    assert first["source"] == SEED_FILE.name
+    assert seed_text[first["start"] : first["end"]] == first["text"]
+    start, end = first["highlight"]
+    assert first["start"] <= start < end <= first["end"]
+    assert "Article 5" in seed_text[start:end]
+    assert "<mark>" in result["markdown"] and "[1]" in result["markdown"]
+    for p in result["passages"]:  # every passage, not only the first, points at the exact text
+        assert p["text"] and p["title"] and p["paragraph"] >= 1
+        if p["source"] == SEED_FILE.name:
+            assert seed_text[p["start"] : p["end"]] == p["text"]
+
+
+def test_ask_off_topic_finds_nothing_and_cites_nothing(client) -> None:
+    result = _ask(client, OFF_TOPIC)
+    assert result["found"] is False
+    assert result["kind"] == "not_found"
+    assert result["passages"] == []
+    assert re.match(r"The documents? do(es)?n't say", result["markdown"]) and "<mark>" not in result["markdown"]
+
+
+def test_ask_follow_up_uses_the_history_argument(client) -> None:
+    first = _ask(client, ARTICLE_5)
+    history = [{"role": "user", "content": ARTICLE_5}, {"role": "assistant", "content": first["markdown"]}]
+    alone = _ask(client, "Why?")
+    follow_up = _ask(client, "Why?", history)
+    assert alone["found"] is False  # "Why?" means nothing without the conversation
+    assert follow_up["found"] is True
+    assert ARTICLE_5 in follow_up["query"] and follow_up["query"] != follow_up["question"]
+    top, before = follow_up["passages"][0], first["passages"][0]
+    assert (top["source"], top["start"], top["end"]) == (before["source"], before["start"], before["end"])
+
+
+def test_ask_small_talk_gets_a_short_reply_without_sources(client) -> None:
+    result = _ask(client, "hello")
+    assert result["kind"] == "chat" and result["passages"] == [] and result["found"] is False
+    assert 0 < len(result["markdown"]) < 200
+
+
+@pytest.mark.parametrize(
+    ("question", "history", "expected"),
+    [
+        ("", None, "empty"),
+        (" \u200b\t ", None, "empty"),
+        ("x" * (Settings().max_question_chars + 1), None, "limit is 2,000"),
+        (ARTICLE_5, [{"role": "robot", "content": "hi"}], "role"),
+        (ARTICLE_5, [{"role": "user", "content": 5}], "content"),
+    ],
+)
+def test_ask_errors_are_one_clear_message(client, question, history, expected) -> None:
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError) as info:
+        _ask(client, question, history)
+    message = str(info.value)
+    assert expected in message
+    assert "Traceback" not in message and "File \"" not in message
+
+
+def test_ask_is_the_only_public_endpoint(client) -> None:
+    api = client.view_api(print_info=False, return_format="dict")
+    assert list(api["named_endpoints"]) == ["/ask"]
+    assert [p["parameter_name"] for p in api["named_endpoints"]["/ask"]["parameters"]] == ["question", "history"]
+
+
+# --- HTML helpers -----------------------------------------------------------------------------------------------
+
+
+def _doc(text: str) -> Document:
+    return Document(name="d.txt", title="T", text=text, sha256="0", paragraphs=(Paragraph(1, 0, len(text)),))
+
+
+def _passage(start: int, end: int, source: str = "d.txt") -> dict:
+    return {"source": source, "highlight": [start, end], "paragraph": 1, "page": None}
+
+
+def test_render_document_escapes_text_and_marks_cited_spans() -> None:
+    text = "Intro <script>alert(1)</script>. Cited one. Middle. Cited two."
+    a, b = text.index("Cited one."), text.index("Cited two.")
+    out = render_document(_doc(text), [_passage(b, b + 10), _passage(a, a + 10), _passage(0, 5, "other.txt")])
+    assert "<script>" not in out and "&lt;script&gt;alert(1)&lt;/script&gt;" in out
+    assert out.count("<mark") == 2
+    # [2] comes first in the text, but the best citation, [1], is the one brought into view
+    assert '<mark data-ref="[2]" data-cites="docqa-cite-2">Cited one.</mark>' in out
+    assert '<mark class="docqa-focus" data-ref="[1]" data-cites="docqa-cite-1">Cited two.</mark>' in out
+
+
+def test_render_document_focuses_the_chosen_citation_and_merges_overlaps() -> None:
+    text = "One two three four five six."
+    out = render_document(_doc(text), [_passage(0, 9), _passage(4, 13), _passage(19, 23)], focus=3)
+    assert out.count("<mark") == 2
+    assert 'data-ref="[1] [2]"' in out
+    assert '<mark class="docqa-focus" data-ref="[3]" data-cites="docqa-cite-3">five</mark>' in out
+
+
+def test_reply_markdown_says_what_was_searched_for_follow_ups() -> None:
+    base = dict(found=False, markdown="The document doesn't say.", kind="not_found")
+    assert reply_markdown(Answer(question="Why?", query="Why?", **base)) == base["markdown"]
+    rewritten = reply_markdown(Answer(question="Why?", query="About *Article 5* Why?", **base))
+    assert rewritten.startswith("*Searched for: About \\*Article 5\\* Why?*")
+    assert rewritten.endswith(base["markdown"])
+
+
+def test_credentials_come_from_the_argument_the_environment_or_a_file(monkeypatch, tmp_path) -> None:
+    monkeypatch.delenv("DOCQA_AUTH", raising=False)
+    monkeypatch.delenv("DOCQA_AUTH_FILE", raising=False)
+    assert read_credentials(None) is None
+    assert read_credentials("ann:s3cret:x") == ("ann", "s3cret:x")
+    monkeypatch.setenv("DOCQA_AUTH", "bob:pw")
+    assert read_credentials(None) == ("bob", "pw")
+    assert read_credentials("ann:1") == ("ann", "1")
+    monkeypatch.delenv("DOCQA_AUTH")
+    secret = tmp_path / "auth"
+    secret.write_text("cy:pw2\n", encoding="utf-8")
+    monkeypatch.setenv("DOCQA_AUTH_FILE", str(secret))
+    assert read_credentials(None) == ("cy", "pw2")
+    for bad in ("nopassword", ":pw", "user:"):
+        with pytest.raises(ValueError, match="USER:PASS"):
+            read_credentials(bad)
+    monkeypatch.setenv("DOCQA_AUTH_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="cannot read"):
+        read_credentials(None)
