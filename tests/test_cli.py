@@ -88,3 +88,28 @@ def test_eval_prints_the_figures(workdir):
                 "false_abstention", "follow_up_accuracy"):
         assert 0.0 <= figures[key] <= 1.0
     assert figures["questions"] >= 30
+
+
+def test_add_list_remove_round_trip(tmp_path: Path):
+    (tmp_path / "seeds").mkdir()
+    note = tmp_path / "owls.md"
+    note.write_text("# Owls\n\nBarn owls hunt voles at night over open fields.\n", encoding="utf-8")
+    assert run("add", str(note), cwd=tmp_path).returncode == 0
+    listed = json.loads(run("list", "--json", cwd=tmp_path).stdout)
+    assert [(d["name"], d["passages"]) for d in listed] == [("owls.md", 2)]
+    again = run("add", str(note), cwd=tmp_path)
+    assert again.returncode == 0 and "0 document(s) embedded" in again.stdout
+    asked = json.loads(run("ask", "What do barn owls hunt?", "--json", cwd=tmp_path).stdout)
+    assert asked["found"] and asked["passages"][0]["source"] == "owls.md"
+    assert run("remove", "owls.md", cwd=tmp_path).returncode == 0
+    assert json.loads(run("list", "--json", cwd=tmp_path).stdout) == []
+    missing = run("remove", "owls.md", cwd=tmp_path)
+    assert missing.returncode == 1 and "no document named 'owls.md'" in missing.stderr
+
+
+def test_add_refuses_a_bad_file_with_one_line(tmp_path: Path):
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "fake.pdf").write_bytes(b"this is not a pdf")
+    result = run("add", str(tmp_path / "fake.pdf"), cwd=tmp_path)
+    assert result.returncode == 1 and "fake.pdf" in result.stderr and "Traceback" not in result.stderr
+    assert list((tmp_path / "seeds").iterdir()) == []
