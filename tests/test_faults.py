@@ -542,3 +542,128 @@ def test_disk_full_at_every_write(seed_dir: Path, tmp_path: Path, monkeypatch: p
     print(f"\ndisk full: {len(failures)} failing write points, all kept the previous index; build completed at "
           f"write {n}; points: {failures}")
     assert len(failures) >= 10
+
+
+# ---------------------------------------------------------------- killed and concurrent builds (child processes)
+
+
+BUILD_CHILD = textwrap.dedent("""
+    import json, os, sys, time
+    sys.path.insert(0, sys.argv[1])
+    import faiss
+    from test_faults import QueryFake
+    from docqa import Settings
+    from docqa import store
+    from docqa.indexing import sync_index
+    sources, index, log, pause, force = sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5]), sys.argv[6] == "1"
+
+    def slowed(real):  # widen the window in which a kill lands mid-write
+        def call(*args, **kwargs):
+            time.sleep(pause)
+            return real(*args, **kwargs)
+        return call
+
+    for module, name in [(os, "fsync"), (os, "rename"), (os, "replace"), (faiss, "write_index")]:
+        setattr(module, name, slowed(getattr(module, name)))
+    real_write = store.write_index
+
+    def logged_write(*args, **kwargs):
+        started = time.time()
+        real_write(*args, **kwargs)
+        with open(log, "a") as f:
+            f.write(json.dumps([os.getpid(), started, time.time()]) + "\\n")
+
+    import docqa.indexing
+    docqa.indexing.write_index = logged_write
+    print("GO", flush=True)
+    _, _, report = sync_index(sources, index, Settings(), QueryFake(), force=force)
+    print("DONE", report.rebuilt, flush=True)
+""")
+
+
+def _start_build(sources: Path, index: Path, log: Path, pause: float, force: bool = False) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    cmd = [sys.executable, "-c", BUILD_CHILD, str(TESTS), str(sources), str(index), str(log), str(pause),
+           "1" if force else "0"]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _wait_go(proc: subprocess.Popen) -> float:
+    line = proc.stdout.readline()
+    assert line.strip() == "GO", proc.stderr.read()[-2000:]
+    return time.monotonic()
+
+
+@pytest.fixture
+def old_and_new(seed_dir: Path, tmp_path: Path):
+    """Sources with an extra document, the index of the seed alone (old), and the answers of old and new."""
+    index = tmp_path / "index"
+    _sync(seed_dir, index)
+    old = answers(index)
+    (seed_dir / "extra.md").write_text(EXTRA_DOC, encoding="utf-8")
+    shutil.copytree(seed_dir, tmp_path / "reference-seeds")
+    _sync(tmp_path / "reference-seeds", tmp_path / "reference-index")
+    new = answers(tmp_path / "reference-index")
+    assert new != old
+    return seed_dir, index, old, new
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_sigkill_during_build_keeps_a_loadable_index(old_and_new, tmp_path: Path):
+    seed_dir, index, old, new = old_and_new
+    pause = 0.02
+    template = tmp_path / "template"
+    shutil.copytree(index, template)
+    proc = _start_build(seed_dir, index, tmp_path / "log", pause)  # one full build, to time it
+    started = _wait_go(proc)
+    assert proc.wait(60) == 0, proc.stderr.read()[-2000:]
+    duration = time.monotonic() - started
+    rng = random.Random(20261127)
+    outcomes = {"old": 0, "new": 0, "left temporary folders": 0, "restored after a kill mid-swap": 0}
+    trials = 20
+    for trial in range(trials):
+        shutil.rmtree(index)
+        shutil.copytree(template, index)
+        proc = _start_build(seed_dir, index, tmp_path / "log", pause)
+        started = _wait_go(proc)
+        time.sleep(max(0.0, rng.uniform(0, duration * 1.1) - (time.monotonic() - started)))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        proc.stdout.close()
+        proc.stderr.close()
+        outcomes["left temporary folders"] += bool(leftovers(index))
+        outcomes["restored after a kill mid-swap"] += not index.exists()
+        recover(index)  # what the next start does (under the lock) before anything else
+        assert not leftovers(index)
+        state = answers(index)  # loads and verifies
+        assert state in (old, new), f"trial {trial}: the index answers neither as before nor as rebuilt"
+        outcomes["old" if state == old else "new"] += 1
+        _, _, report = _sync(seed_dir, index)  # the restart then finishes the job
+        assert answers(index) == new and not leftovers(index)
+    print(f"\nSIGKILL: {trials} kills in a {duration:.2f} s build: {outcomes}")
+    assert outcomes["old"] + outcomes["new"] == trials
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("force", [False, True], ids=["stale", "forced"])
+def test_two_builds_at_once_are_serialised(old_and_new, tmp_path: Path, force: bool):
+    seed_dir, index, old, new = old_and_new
+    log = tmp_path / "writes.log"
+    procs = [_start_build(seed_dir, index, log, 0.05, force) for _ in range(2)]
+    for proc in procs:
+        _wait_go(proc)
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0 and "Traceback" not in err, err[-2000:]
+        results.append(out.strip().splitlines()[-1])
+    writes = sorted((json.loads(line) for line in log.read_text().splitlines()), key=lambda w: w[1])
+    if force:
+        assert results == ["DONE True", "DONE True"] and len(writes) == 2
+        assert writes[0][2] <= writes[1][1], f"the two builds overlapped: {writes}"
+    else:  # the second waits for the lock, then finds the index fresh
+        assert sorted(results) == ["DONE False", "DONE True"] and len(writes) == 1
+    assert answers(index) == new and not leftovers(index)
+    print(f"\ntwo builds at once ({'forced' if force else 'stale'}): {results}, writes {writes}")
