@@ -147,18 +147,21 @@ def build_demo(assistant: Assistant, examples: Sequence[str] = EXAMPLES) -> gr.B
     def view(name: str | None, passages: Sequence[dict[str, Any]] = (), focus: int = 0) -> str:
         return render_document(assistant.documents.get(name) if name else None, passages, focus)
 
-    def accept(question: str, messages: list[dict[str, Any]]):
-        """Check the question, then show it in the chat and clear the box."""
+    def check(question: str) -> str:
+        """The question, cleaned; gr.Error (a message, no traceback) if it is empty or too long."""
         try:
-            text = clean_question(question, max_chars)
+            return clean_question(question, max_chars)
         except DocQAError as exc:
             raise gr.Error(str(exc).capitalize(), print_exception=False) from None
-        return "", [*messages, {"role": "user", "content": text}], text
 
-    def accept_example(messages: list[dict[str, Any]], evt: gr.SelectData):
-        return accept(evt.value["text"], messages)
+    def pick_example(evt: gr.SelectData) -> str:
+        return check(evt.value["text"])
 
-    accept_example.__annotations__["evt"] = gr.SelectData  # Gradio looks for the class, not its name
+    pick_example.__annotations__["evt"] = gr.SelectData  # Gradio looks for the class, not its name
+
+    def show_question(question: str, messages: list[dict[str, Any]]):
+        """Put the checked question in the chat and empty the box."""
+        return "", [*messages, {"role": "user", "content": question}]
 
     def respond(question: str, messages: list[dict[str, Any]]):
         """Answer the question shown last in the chat; update the viewer and the citation list."""
@@ -214,7 +217,9 @@ def build_demo(assistant: Assistant, examples: Sequence[str] = EXAMPLES) -> gr.B
                         elem_id="docqa-question", show_label=False, placeholder="Ask about the documents…",
                         lines=1, max_lines=4, max_length=max_chars, autofocus=True, submit_btn=True, scale=8,
                     )
-                    clear_button = gr.Button("Clear", variant="secondary", scale=1, min_width=80)
+                    clear_button = gr.Button(
+                        "Clear", variant="secondary", scale=1, min_width=80, elem_id="docqa-clear"
+                    )
             with gr.Column(scale=2, min_width=300):
                 document = gr.Dropdown(
                     choices=[(documents[n].title, n) for n in names], value=first, label="Source",
@@ -224,19 +229,20 @@ def build_demo(assistant: Assistant, examples: Sequence[str] = EXAMPLES) -> gr.B
                 viewer = gr.HTML(view(first), elem_id="docqa-viewer", js_on_load=_SCROLL_JS)
 
         answer_outputs = [chatbot, viewer, citations, document, passages_state]
-        answer_options = dict(concurrency_limit=CONCURRENCY, concurrency_id="docqa", api_visibility="private")
-        box.submit(
-            accept, [box, chatbot], [box, chatbot, question_state], queue=False, api_name="accept",
-            api_visibility="private",
-        ).success(
-            respond, [question_state, chatbot], answer_outputs, api_name="respond", **answer_options
-        ).then(None, js=_AFTER_ANSWER_JS)
-        chatbot.example_select(
-            accept_example, [chatbot], [box, chatbot, question_state], queue=False, api_name="accept_example",
-            api_visibility="private",
-        ).success(
-            respond, [question_state, chatbot], answer_outputs, api_name="respond_example", **answer_options
-        ).then(None, js=_AFTER_ANSWER_JS)
+        private = dict(api_visibility="private")
+        answer_options = dict(concurrency_limit=CONCURRENCY, concurrency_id="docqa", **private)
+        # Checking first, into a State only, keeps a bad question's error to a toast (no overlay on the chat).
+        for trigger, step in (
+            (box.submit(check, box, question_state, api_name="check", **private), "submit"),
+            (chatbot.example_select(pick_example, None, question_state, api_name="pick_example", **private),
+             "example"),
+        ):
+            trigger.success(
+                show_question, [question_state, chatbot], [box, chatbot], queue=False,
+                api_name=f"show_question_{step}", **private,
+            ).success(
+                respond, [question_state, chatbot], answer_outputs, api_name=f"respond_{step}", **answer_options
+            ).then(None, js=_AFTER_ANSWER_JS)
         citations.input(
             show_citation, [citations, passages_state], [viewer, document], queue=False, api_name="show_citation",
             api_visibility="private",
@@ -245,10 +251,9 @@ def build_demo(assistant: Assistant, examples: Sequence[str] = EXAMPLES) -> gr.B
             show_document, [document, passages_state], viewer, queue=False, api_name="show_document",
             api_visibility="private",
         )
-        clear_button.click(
-            clear, None, [chatbot, box, viewer, citations, document, passages_state], queue=False,
-            api_name="clear", api_visibility="private",
-        )
+        clear_outputs = [chatbot, box, viewer, citations, document, passages_state]
+        clear_button.click(clear, None, clear_outputs, queue=False, api_name="clear", **private)
+        chatbot.clear(clear, None, clear_outputs, queue=False, api_name="clear_chat", **private)
         gr.api(ask, api_name="ask", concurrency_limit=CONCURRENCY, concurrency_id="docqa")
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
     return demo
