@@ -257,3 +257,78 @@ def test_cli_answers_cleanly(seed_assistant, name, question, expected):
     assert "\x1b" not in answer["question"] and "\x00" not in answer["question"]
     if expected is not None:
         assert answer["found"] and expected in json.dumps(answer, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------- /ask through gradio_client (the web teammate's server)
+
+
+WEB_QUESTIONS = [c for c in QUESTION_CASES if c[0] in {
+    "empty", "zero-width-only", "10k-chars", "1m-chars-no-spaces", "none", "nul-inside", "control-only",
+    "ansi-colour", "emoji", "arabic-rtl", "markdown", "html-img", "html-script"}]  # surrogates: raw HTTP below
+WEB_HISTORIES = [c for c in HISTORY_CASES if c[0] in {
+    "history-wrong-role", "history-int-content", "history-huge", "history-structured-bad-parts",
+    "history-bad-late"}]
+
+
+@pytest.fixture(scope="module")
+def web_client(web_server: str):
+    from gradio_client import Client
+
+    return Client(web_server, verbose=False)
+
+
+def _web_check(client, question, history, expect) -> None:
+    from gradio_client.exceptions import AppError
+
+    args = (question,) if history is None else (question, history)
+    if expect[0] == "error":
+        with pytest.raises(AppError) as caught:
+            client.predict(*args, api_name="/ask")
+        message = str(caught.value)
+        assert "Traceback" not in message and 'File "' not in message and "\n" not in message.strip()
+        for w in expect[2]:
+            assert w.lower() in message.lower()
+        return
+    result = client.predict(*args, api_name="/ask")
+    assert isinstance(result, dict) and isinstance(result["markdown"], str)
+    if expect[1] is not None:
+        assert result["found"] is expect[1]
+    assert "<img" not in result["markdown"] and "<script" not in result["markdown"]
+    assert not any(unicodedata.category(ch) in ("Cc", "Cs") for ch in result.get("question", ""))
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name, question, kwargs, expect", WEB_QUESTIONS, ids=[c[0] for c in WEB_QUESTIONS])
+def test_question_through_web_ask(web_client, name, question, kwargs, expect):
+    _web_check(web_client, question, None, expect)
+
+
+def _raw_ask(base: str, question, history) -> tuple[str, object]:
+    """POST /gradio_api/call/ask with ASCII-escaped JSON (which can carry lone surrogates); (event, data)."""
+    import httpx
+
+    body = json.dumps({"data": [question, history]})  # ensure_ascii: "\\ud800" travels as an escape
+    with httpx.Client(timeout=60) as http:
+        event_id = http.post(f"{base}gradio_api/call/ask", content=body,
+                             headers={"Content-Type": "application/json"}).json()["event_id"]
+        stream = http.get(f"{base}gradio_api/call/ask/{event_id}").text
+    events = [line.split(":", 1)[1].strip() for line in stream.splitlines() if line.startswith("event:")]
+    datas = [line.split(":", 1)[1].strip() for line in stream.splitlines() if line.startswith("data:")]
+    return events[-1], json.loads(datas[-1])
+
+
+@pytest.mark.timeout(120)
+def test_lone_surrogates_through_raw_http(web_server: str):
+    event, data = _raw_ask(web_server, "\ud800" + MEMBERSHIP, None)
+    assert event == "complete" and data[0]["found"] is True
+    event, data = _raw_ask(web_server, "And what about the troops?",
+                           [{"role": "user", "content": "\x00\ud800\x1b[31mNATO"}])
+    assert event == "complete" and isinstance(data[0]["markdown"], str)
+    event, data = _raw_ask(web_server, "\udc80\udfff", None)
+    assert event == "error" and "empty" in json.dumps(data).lower()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name, history, expect", WEB_HISTORIES, ids=[c[0] for c in WEB_HISTORIES])
+def test_history_through_web_ask(web_client, name, history, expect):
+    _web_check(web_client, "And what about the troops?", history, expect)
