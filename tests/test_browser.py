@@ -144,3 +144,36 @@ def test_example_click_asks_it_and_clear_starts_over(page) -> None:
     page.wait_for_function("document.querySelectorAll('#docqa-chat [data-testid=\"bot\"]').length === 0")
     page.locator("#docqa-chat").get_by_text(ARTICLE_5).first.wait_for()  # the examples are back
     assert page.locator("#docqa-viewer mark").count() == 0
+
+
+# --- XSS: markup in a question or a document is shown as text, never run ------------------------------------------
+
+XSS_QUESTION = '<img src=x onerror="window.__pwned=1">'
+
+
+def test_markup_in_questions_and_documents_renders_as_text(browser, markup_web_server: str) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(WAIT)
+    try:
+        page.goto(markup_web_server, wait_until="domcontentloaded")
+        viewer = page.locator("#docqa-viewer .docqa-doc")
+        viewer.wait_for()
+        assert "<script>window.__pwned = 2</script>" in viewer.inner_text()  # the document, shown literally
+
+        reply = _ask(page, XSS_QUESTION)
+        reply.locator("mark").first.wait_for()  # the markup document answers it: its passage is cited
+        question = page.locator('#docqa-chat [data-testid="user"]').last
+        assert XSS_QUESTION in question.inner_text()
+        assert "<script>window.__pwned = 2</script>" in reply.inner_text()
+        page.locator("#docqa-viewer mark").first.wait_for()
+        assert "<script>" in page.locator("#docqa-viewer mark").first.inner_text()
+
+        for root in ("#docqa-chat", "#docqa-viewer"):
+            assert page.locator(f"{root} script").count() == 0
+            assert page.locator(f"{root} img").count() == 0
+            assert page.locator(f"{root} [onerror]").count() == 0
+        page.wait_for_timeout(500)  # give a planted handler time to fire
+        assert page.evaluate("typeof window.__pwned") == "undefined"
+    finally:
+        context.close()

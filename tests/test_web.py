@@ -8,7 +8,7 @@ from conftest import SEED_FILE
 
 from docqa import Settings
 from docqa.types import Answer, Document, Paragraph
-from docqa.web import read_credentials, render_document, reply_markdown
+from docqa.web import allowed_hosts, exposure_warning, read_credentials, render_document, reply_markdown
 
 ARTICLE_5 = "What did Hegseth say about Article 5?"
 OFF_TOPIC = "What is the boiling point of mercury?"
@@ -155,3 +155,123 @@ def test_credentials_come_from_the_argument_the_environment_or_a_file(monkeypatc
     monkeypatch.setenv("DOCQA_AUTH_FILE", str(tmp_path / "missing"))
     with pytest.raises(ValueError, match="cannot read"):
         read_credentials(None)
+
+
+def test_exposure_warning_and_allowed_hosts() -> None:
+    assert exposure_warning("127.0.0.1", 7860, False) is None
+    assert exposure_warning("::1", 7860, False) is None
+    open_warning = exposure_warning("0.0.0.0", 7860, False)
+    assert open_warning and "0.0.0.0:7860" in open_warning and "--auth" in open_warning
+    assert "log-in required" in exposure_warning("0.0.0.0", 7860, True)
+    assert allowed_hosts("127.0.0.1") == ["127.0.0.1", "::1", "localhost"]
+    assert allowed_hosts("0.0.0.0") is None
+
+
+# --- Safe serving: probes against the real server (loopback only) ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def http(web_server: str):
+    import httpx
+
+    with httpx.Client(base_url=web_server.rstrip("/"), timeout=15) as session:
+        yield session
+
+
+PROBES = [
+    "/gradio_api/file=/etc/passwd",
+    "/gradio_api/file=%2Fetc%2Fpasswd",
+    "/gradio_api/file=%252Fetc%252Fpasswd",
+    "/gradio_api/file=../../../../../../etc/passwd",
+    "/gradio_api/file=..%2f..%2f..%2f..%2f..%2f..%2fetc%2fpasswd",
+    "/gradio_api/file=..%252f..%252f..%252fetc%252fpasswd",
+    "/gradio_api/file=%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+    "/gradio_api/file=/tmp/../etc/passwd",
+    "/gradio_api/file=/ETC/PASSWD",
+    "/GRADIO_API/file=/etc/passwd",
+    "/gradio_api/FILE=/etc/passwd",
+    "/Gradio_Api/File=/etc/passwd",
+    "/file=/etc/passwd",
+    "/static/../../../../etc/passwd",
+    "/assets/..%2f..%2f..%2f..%2fetc%2fpasswd",
+    "/gradio_api/file=.env",
+    "/gradio_api/file=index/manifest.json",
+    "/gradio_api/file=seeds/" + SEED_FILE.name,
+    "/gradio_api/file=http://169.254.169.254/",
+    "/gradio_api/file=http://169.254.169.254/latest/meta-data/",
+    "/gradio_api/proxy=http://169.254.169.254/latest/meta-data/",
+    "/monitoring",
+    "/gradio_api/runs",
+]
+
+
+@pytest.mark.parametrize("path", PROBES)
+def test_file_and_url_probes_are_refused(http, path: str) -> None:
+    response = http.get(path)
+    assert response.status_code in (400, 403, 404), (path, response.status_code)
+    assert "root:" not in response.text
+
+
+def test_the_served_index_and_sources_cannot_be_read(http, seed_assistant, seed_text: str) -> None:
+    files = [p for p in seed_assistant.index_dir.iterdir() if p.is_file()] + [seed_assistant.sources / SEED_FILE.name]
+    assert len(files) >= 3
+    for path in files:
+        for url in (f"/gradio_api/file={path}", f"/gradio_api/file={str(path).upper()}",
+                    f"/gradio_api/file={str(path).replace('/', '%2F')}"):
+            response = http.get(url)
+            assert response.status_code in (403, 404), (url, response.status_code)
+            assert seed_text[:60] not in response.text and '"passage_count"' not in response.text
+
+
+def test_url_probes_make_no_outbound_fetch(http) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    hits: list[str] = []
+
+    class Canary(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"root:x:0:0 canary")
+
+        def log_message(self, *args):
+            pass
+
+    canary = ThreadingHTTPServer(("127.0.0.1", 0), Canary)
+    threading.Thread(target=canary.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{canary.server_address[1]}"
+        for path in (f"/gradio_api/file={base}/x", f"/gradio_api/file={base.replace(':', '%3A')}/x",
+                     f"/gradio_api/proxy={base}/x", f"/gradio_api/file=//127.0.0.1:{canary.server_address[1]}/x"):
+            response = http.get(path)
+            assert response.status_code in (400, 403, 404), (path, response.status_code)
+            assert "canary" not in response.text
+        assert hits == []
+    finally:
+        canary.shutdown()
+        canary.server_close()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Origin": "null"}, {"Origin": "http://evil.example"}, {"Host": "evil.example"},
+     {"Host": "evil.example", "Origin": "http://evil.example"}, {"Host": "127.0.0.1.evil.example"}],
+)
+def test_cross_site_posts_are_refused(http, web_server: str, headers: dict) -> None:
+    body = {"data": [ARTICLE_5, None]}
+    refused = http.post("/gradio_api/call/ask", json=body, headers=headers)
+    assert refused.status_code == 403
+    assert "event_id" not in refused.text
+    same_origin = http.post("/gradio_api/call/ask", json=body, headers={"Origin": web_server.rstrip("/")})
+    assert same_origin.status_code == 200 and "event_id" in same_origin.text
+
+
+def test_served_config_keeps_the_safe_defaults(http) -> None:
+    config = http.get("/config").json()
+    assert config["show_error"] is False
+    assert config["analytics_enabled"] is False
+    assert config["run_history"] is False and config["mcp_server"] is False and config["pwa"] is False
+    assert config["max_file_size"] == 1024 * 1024
+    assert not config.get("share_url")

@@ -136,8 +136,15 @@ class _Loc:
         self.page, self.paragraph = p.get("page"), p["paragraph"]
 
 
-def build_demo(assistant: Assistant, examples: Sequence[str] = EXAMPLES) -> gr.Blocks:
-    """The chat app over a loaded `assistant` (call `assistant.load()` first: handlers never load the index)."""
+def build_demo(
+    assistant: Assistant,
+    examples: Sequence[str] = EXAMPLES,
+    concurrency: int = CONCURRENCY,
+    queue_size: int = QUEUE_SIZE,
+) -> gr.Blocks:
+    """The chat app over a loaded `assistant` (call `assistant.load()` first: handlers never load the index).
+
+    At most `concurrency` questions are answered at once and `queue_size` wait; more are refused as busy."""
     gr = _gradio()
     documents = assistant.documents
     names = sorted(documents)
@@ -160,24 +167,28 @@ def build_demo(assistant: Assistant, examples: Sequence[str] = EXAMPLES) -> gr.B
     pick_example.__annotations__["evt"] = gr.SelectData  # Gradio looks for the class, not its name
 
     def show_question(question: str, messages: list[dict[str, Any]]):
-        """Put the checked question in the chat and empty the box."""
-        return "", [*messages, {"role": "user", "content": question}]
+        """Put the checked question in the chat, as text (not Markdown or HTML), and empty the box."""
+        return "", [*messages, {"role": "user", "content": escape(question)}]
 
-    def respond(question: str, messages: list[dict[str, Any]]):
-        """Answer the question shown last in the chat; update the viewer and the citation list."""
+    def respond(question: str, messages: list[dict[str, Any]], history: list[dict[str, str]]):
+        """Answer the question shown last in the chat; update the viewer and the citation list.
+
+        `history` is the conversation as typed (the chat shows questions escaped), for follow-ups."""
         try:
-            answer = assistant.ask(question, history=messages[:-1])
+            answer = assistant.ask(question, history=history)
         except (DocQAError, ValueError) as exc:
             raise gr.Error(str(exc).capitalize(), print_exception=False) from None
         passages = [p.to_dict() for p in answer.passages]
         reply = {"role": "assistant", "content": reply_markdown(answer)}
         name = passages[0]["source"] if passages else first
+        turn = [{"role": "user", "content": question}, {"role": "assistant", "content": answer.markdown}]
         return (
             [*messages, reply],
             view(name, passages),
             gr.Radio(choices=_citation_choices(passages), value=None, visible=bool(passages)),
             gr.Dropdown(value=name),
             passages,
+            [*history, *turn][-assistant.settings.max_history_messages :],
         )
 
     def show_citation(choice: str | None, passages: list[dict[str, Any]]):
@@ -191,7 +202,7 @@ def build_demo(assistant: Assistant, examples: Sequence[str] = EXAMPLES) -> gr.B
         return view(name, passages)
 
     def clear():
-        return [], "", view(first), gr.Radio(choices=[], value=None, visible=False), gr.Dropdown(value=first), []
+        return [], "", view(first), gr.Radio(choices=[], value=None, visible=False), gr.Dropdown(value=first), [], []
 
     def ask(question: str, history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """Answer `question` (with optional chat `history` as {"role", "content"} messages) as JSON:
@@ -204,6 +215,7 @@ def build_demo(assistant: Assistant, examples: Sequence[str] = EXAMPLES) -> gr.B
     with gr.Blocks(title="docqa", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         passages_state = gr.State([])
         question_state = gr.State("")
+        history_state = gr.State([])
         gr.Markdown("**docqa** · ask about the documents; every answer quotes and cites the passages it comes from.")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=340):
@@ -228,9 +240,9 @@ def build_demo(assistant: Assistant, examples: Sequence[str] = EXAMPLES) -> gr.B
                 citations = gr.Radio(choices=[], label="Citations", visible=False, elem_id="docqa-citations")
                 viewer = gr.HTML(view(first), elem_id="docqa-viewer", js_on_load=_SCROLL_JS)
 
-        answer_outputs = [chatbot, viewer, citations, document, passages_state]
+        answer_outputs = [chatbot, viewer, citations, document, passages_state, history_state]
         private = dict(api_visibility="private")
-        answer_options = dict(concurrency_limit=CONCURRENCY, concurrency_id="docqa", **private)
+        answer_options = dict(concurrency_limit=concurrency, concurrency_id="docqa", **private)
         # Checking first, into a State only, keeps a bad question's error to a toast (no overlay on the chat).
         for trigger, step in (
             (box.submit(check, box, question_state, api_name="check", **private), "submit"),
@@ -241,7 +253,7 @@ def build_demo(assistant: Assistant, examples: Sequence[str] = EXAMPLES) -> gr.B
                 show_question, [question_state, chatbot], [box, chatbot], queue=False,
                 api_name=f"show_question_{step}", **private,
             ).success(
-                respond, [question_state, chatbot], answer_outputs, api_name=f"respond_{step}", **answer_options
+                respond, [question_state, chatbot, history_state], answer_outputs, api_name=f"respond_{step}", **answer_options
             ).then(None, js=_AFTER_ANSWER_JS)
         citations.input(
             show_citation, [citations, passages_state], [viewer, document], queue=False, api_name="show_citation",
@@ -251,11 +263,11 @@ def build_demo(assistant: Assistant, examples: Sequence[str] = EXAMPLES) -> gr.B
             show_document, [document, passages_state], viewer, queue=False, api_name="show_document",
             api_visibility="private",
         )
-        clear_outputs = [chatbot, box, viewer, citations, document, passages_state]
+        clear_outputs = [chatbot, box, viewer, citations, document, passages_state, history_state]
         clear_button.click(clear, None, clear_outputs, queue=False, api_name="clear", **private)
         chatbot.clear(clear, None, clear_outputs, queue=False, api_name="clear_chat", **private)
-        gr.api(ask, api_name="ask", concurrency_limit=CONCURRENCY, concurrency_id="docqa")
-    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
+        gr.api(ask, api_name="ask", concurrency_limit=concurrency, concurrency_id="docqa")
+    demo.queue(max_size=queue_size, default_concurrency_limit=concurrency)
     return demo
 
 
@@ -279,6 +291,64 @@ def read_credentials(auth: str | None = None) -> tuple[str, str] | None:
     return user, password
 
 
+class SameOriginGuard:
+    """ASGI middleware: refuse requests addressed to another host name (DNS rebinding) and cross-site writes
+    (CSRF), `Origin: null` included. Programs such as gradio_client send no Origin and pass."""
+
+    SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+    def __init__(self, app, hosts: Sequence[str] | None) -> None:
+        self.app = app
+        self.hosts = None if hosts is None else frozenset(h.lower() for h in hosts)  # None: any host name
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] in ("http", "websocket") and not self._allowed(scope):
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            body = b"cross-site or foreign-host request refused"
+            await send({"type": "http.response.start", "status": 403,
+                        "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+    def _allowed(self, scope) -> bool:
+        headers = {k.lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        host = headers.get(b"host", "")
+        if self.hosts is not None and _hostname(host) not in self.hosts:
+            return False
+        origin = headers.get(b"origin")
+        if origin is None or (scope["type"] == "http" and scope.get("method") in self.SAFE_METHODS):
+            return True
+        return origin.lower() in (f"http://{host}".lower(), f"https://{host}".lower())
+
+
+def _hostname(host: str) -> str:
+    """'127.0.0.1:7860' -> '127.0.0.1'; '[::1]:7860' -> '::1'; '' for anything unparsable."""
+    from urllib.parse import urlsplit
+
+    try:
+        return (urlsplit(f"//{host}").hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def allowed_hosts(host: str) -> list[str] | None:
+    """The Host names a server bound to `host` answers to; None (any) for a wildcard address."""
+    if host in ("0.0.0.0", "::", ""):
+        return None
+    return sorted({host.lower(), *LOOPBACK})
+
+
+def exposure_warning(host: str, port: int, has_auth: bool) -> str | None:
+    """What to tell the person starting a server that other machines can reach; None on loopback."""
+    if _is_loopback(host):
+        return None
+    return (f"docqa: warning: serving on {host}:{port}, reachable from other machines"
+            + ("; log-in required" if has_auth else "; anyone who can reach it can use it (set --auth or DOCQA_AUTH)"))
+
+
 def _is_loopback(host: str) -> bool:
     if host in LOOPBACK:
         return True
@@ -299,17 +369,19 @@ def launch(
 ):
     """Launch `demo` with safe defaults: loopback, no share link, no error internals, no file serving."""
     gr = _gradio()
+    from starlette.middleware import Middleware
+
     host = host or "127.0.0.1"
     port = port or int(os.environ.get("GRADIO_SERVER_PORT") or 7860)
     credentials = read_credentials(auth)
-    if not _is_loopback(host):
-        print(f"docqa: warning: serving on {host}:{port}, reachable from other machines"
-              + ("" if credentials else "; anyone who can reach it can use it (set --auth or DOCQA_AUTH)"),
-              file=sys.stderr)
+    warning = exposure_warning(host, port, credentials is not None)
+    if warning:
+        print(warning, file=sys.stderr)
     blocked = [Path(p).resolve() for p in blocked_paths] + [Path(".env").resolve()]
+    guard = Middleware(SameOriginGuard, hosts=allowed_hosts(host))
     return demo.launch(
         server_name=host, server_port=port, auth=credentials, share=False, show_error=False, ssr_mode=False,
-        allowed_paths=[], blocked_paths=[str(p) for p in blocked], max_file_size="1mb", run_history=False,
+        app_kwargs={"middleware": [guard]}, allowed_paths=[], blocked_paths=[str(p) for p in blocked], max_file_size="1mb", run_history=False,
         enable_monitoring=False, mcp_server=False, pwa=False, strict_cors=True, footer_links=["api", "settings"],
         prevent_thread_lock=prevent_thread_lock, quiet=quiet, css=_CSS, theme=gr.themes.Default(),
     )
