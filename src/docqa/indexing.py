@@ -131,12 +131,11 @@ def _try_read(
     index_dir: str | Path, documents: dict[str, SourceFile], settings: Settings, force: bool,
     dims: int | None = None,
 ) -> tuple[StoredIndex | None, list[str]]:
-    if not Path(index_dir).exists():
-        return None, ["no index yet"]
     try:
         stored = read_index(index_dir, dims)  # an index of another dimension is rebuilt, not served
     except StoreError as exc:
-        log.warning("%s", exc)
+        if Path(index_dir).exists():
+            log.warning("%s", exc)
         return None, [str(exc)]
     reasons = stale_reasons(stored.manifest, documents, settings)
     if force:
