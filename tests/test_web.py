@@ -275,3 +275,104 @@ def test_served_config_keeps_the_safe_defaults(http) -> None:
     assert config["run_history"] is False and config["mcp_server"] is False and config["pwa"] is False
     assert config["max_file_size"] == 1024 * 1024
     assert not config.get("share_url")
+
+
+# --- Many users at once (slow: run by .ci/run, skip locally with -m "not slow") ----------------------------------
+
+CONCURRENT_QUESTIONS = [
+    ARTICLE_5,
+    "Will U.S. troops be sent to Ukraine?",
+    "How much of their GDP should NATO members spend on defense?",
+    OFF_TOPIC,
+    "hello",
+]
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+@pytest.mark.slow
+def test_fifty_concurrent_clients_get_the_sequential_answers(web_server: str) -> None:
+    import threading
+    import time
+
+    from gradio_client import Client
+
+    solo = Client(web_server, verbose=False)
+    sequential = {q: solo.predict(q, api_name="/ask") for q in CONCURRENT_QUESTIONS}
+    solo_latencies = []
+    for question in CONCURRENT_QUESTIONS * 8:
+        t0 = time.perf_counter()
+        assert solo.predict(question, api_name="/ask") == sequential[question]
+        solo_latencies.append(time.perf_counter() - t0)
+    clients, errors, results, latencies = 50, [], {}, []
+    start = threading.Barrier(clients)
+
+    def one(i: int) -> None:
+        question = CONCURRENT_QUESTIONS[i % len(CONCURRENT_QUESTIONS)]
+        try:
+            client = Client(web_server, verbose=False)
+            start.wait()
+            t0 = time.perf_counter()
+            results[i] = (question, client.predict(question, api_name="/ask"))
+            latencies.append(time.perf_counter() - t0)
+        except Exception as exc:  # counted, then asserted to be none
+            errors.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    wall = time.perf_counter() - t0
+    assert errors == []
+    assert len(results) == clients
+    for question, answer in results.values():
+        assert answer == sequential[question], question
+    p50, p95 = _percentile(latencies, 0.5), _percentile(latencies, 0.95)
+    print(f"\nweb: {clients} concurrent /ask clients, 0 errors, all answers identical to sequential; "
+          f"latency p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms; "
+          f"wall {wall:.1f} s (including client start-up); one client alone, {len(solo_latencies)} questions: "
+          f"p50 {_percentile(solo_latencies, 0.5) * 1000:.0f} ms, p95 {_percentile(solo_latencies, 0.95) * 1000:.0f} ms")
+
+
+@pytest.mark.slow
+def test_overload_is_refused_as_busy_not_queued_without_bound(seed_assistant) -> None:
+    import threading
+
+    from conftest import _free_port
+    from gradio_client import Client
+
+    from docqa.web import build_demo, launch
+
+    demo = build_demo(seed_assistant, concurrency=1, queue_size=2)
+    port = _free_port()
+    launch(demo, port=port, prevent_thread_lock=True, quiet=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        clients = [Client(url, verbose=False) for _ in range(12)]
+        start = threading.Barrier(len(clients))
+        outcomes: list[str] = []
+
+        def one(client) -> None:
+            start.wait()
+            try:
+                client.predict(ARTICLE_5, api_name="/ask")
+                outcomes.append("answered")
+            except Exception as exc:
+                outcomes.append(str(exc))
+
+        threads = [threading.Thread(target=one, args=(c,)) for c in clients]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert len(outcomes) == len(clients)
+        busy = [o for o in outcomes if o != "answered"]
+        assert 1 <= outcomes.count("answered") <= len(clients) - 1
+        assert busy and all("queue is full" in o.lower() for o in busy), busy
+    finally:
+        demo.close()
