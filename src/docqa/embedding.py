@@ -67,7 +67,8 @@ def _normalise(matrix: np.ndarray) -> np.ndarray:
 
 
 class SentenceEmbedder:
-    """A SentenceTransformer from a local folder. Encoding is serialised: the fast tokenizer is not thread-safe."""
+    """The bundled sentence model from a local folder, run by `encoder.BertEncoder` (same vectors as
+    sentence-transformers, without its import cost). Encoding is serialised: the tokenizer is not thread-safe."""
 
     def __init__(self, name: str, path: Path | None = None, batch_size: int = 32) -> None:
         self.name = name
@@ -78,7 +79,7 @@ class SentenceEmbedder:
         self._lock = threading.Lock()
 
     @property
-    def model(self):  # sentence_transformers.SentenceTransformer
+    def model(self):  # encoder.BertEncoder
         """The loaded model (loaded on first use, offline)."""
         if self._model is None:
             with self._lock:
@@ -91,56 +92,50 @@ class SentenceEmbedder:
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         path = self.path or bundled_model_path()
-        verify_model_folder(path)  # a changed or added file is refused before anything loads (CVE-2026-68770)
         if not (path / "modules.json").is_file():
             raise ModelError(f"model folder is incomplete or missing: {path}")
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
+        from .encoder import BertEncoder
 
-        hf_logging.disable_progress_bar()
-        model = SentenceTransformer(str(path), device="cpu", local_files_only=True, trust_remote_code=False)
-        self.dims = int(model.get_embedding_dimension())
+        model = BertEncoder(path)
+        self.dims = model.dims
         return model
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         model = self.model
         with self._lock:
-            vectors = model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True)
-        return np.asarray(vectors, dtype=np.float32)
+            return model.encode(list(texts), self.batch_size)
 
     def encode_query(self, text: str) -> QueryEncoding:
         model = self.model
         with self._lock:
-            out = model.encode([text], batch_size=1, output_value=None)[0]
-            spans = model.tokenizer(
-                [text], return_offsets_mapping=True, truncation=True, max_length=model.max_seq_length
-            )["offset_mapping"][0]
-        tokens = out["token_embeddings"].float().numpy()
-        vector = _normalise(out["sentence_embedding"].float().numpy()[None, :])[0]
-        return QueryEncoding(vector, tokens[: len(spans)], tuple((int(a), int(b)) for a, b in spans[: len(tokens)]))
+            encoding = model.tokenize([text])[0]
+            tokens = model.token_vectors([encoding], 1)[0]
+        vector = _normalise(tokens.mean(axis=0)[None, :])[0]
+        return QueryEncoding(vector, tokens, tuple((int(a), int(b)) for a, b in encoding.offsets))
 
     def encode_chunks(self, chunks: Sequence[Chunk], progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """One forward pass per chunk: the chunk vector is the mean of its token vectors (exactly what
-        `model.encode` returns) and each sentence vector is the mean of that sentence's token vectors."""
+        `model.encode` returns) and each sentence vector is the mean of that sentence's token vectors.
+
+        Chunks run longest first, so each batch holds texts of about the same length (little padding)."""
         model = self.model
-        texts = [c.text for c in chunks]
-        passage_rows: list[np.ndarray] = []
-        sentence_rows: list[np.ndarray] = []
+        with self._lock:
+            encodings = model.tokenize([c.text for c in chunks])
+        order = sorted(range(len(chunks)), key=lambda i: -len(encodings[i].ids))
+        passage_rows: list[np.ndarray] = [np.zeros(0, np.float32)] * len(chunks)
+        sentences_of: list[list[np.ndarray | None]] = [[] for _ in chunks]
         step = max(self.batch_size * 8, 1)
-        bar = _progress(len(texts), progress)
-        for first in range(0, len(texts), step):
-            block = texts[first : first + step]
+        bar = _progress(len(chunks), progress)
+        for first in range(0, len(order), step):
+            block = order[first : first + step]
             with self._lock:
-                tokens = model.encode(block, batch_size=self.batch_size, output_value="token_embeddings")
-                offsets = model.tokenizer(
-                    block, return_offsets_mapping=True, truncation=True, max_length=model.max_seq_length
-                )["offset_mapping"]
-            for chunk, vectors, spans in zip(chunks[first : first + step], tokens, offsets):
-                vectors = vectors.float().numpy()
-                passage_rows.append(vectors.mean(axis=0))
-                sentence_rows.extend(_sentence_means(chunk, vectors, spans))
+                tokens = model.token_vectors([encodings[i] for i in block], self.batch_size)
+            for i, vectors in zip(block, tokens):
+                passage_rows[i] = vectors.mean(axis=0)
+                sentences_of[i] = _sentence_means(chunks[i], vectors, encodings[i].offsets)
             bar.update(len(block))
         bar.close()
+        sentence_rows = [row for rows in sentences_of for row in rows]
         missing = [i for i, row in enumerate(sentence_rows) if row is None]
         if missing:  # sentences cut off by the model's token limit: encode them alone
             flat = [chunk.text[s - chunk.start : e - chunk.start] for chunk in chunks for s, e in chunk.sentences]
