@@ -103,7 +103,8 @@ def test_choosing_a_citation_brings_its_span_into_view(page) -> None:
         focus = page.locator(f'#docqa-viewer mark.docqa-focus[data-cites~="docqa-cite-{n}"]')
         focus.wait_for()
         page.wait_for_function(
-            """n => { const el = document.querySelector(`#docqa-viewer mark.docqa-focus[data-cites~="docqa-cite-${n}"]`);
+            """n => {
+            const el = document.querySelector(`#docqa-viewer mark.docqa-focus[data-cites~="docqa-cite-${n}"]`);
             const box = el && el.closest('.docqa-doc'); if (!box) return false;
             const r = el.getBoundingClientRect(), b = box.getBoundingClientRect();
             return r.bottom > b.top && r.top < b.bottom; }""",

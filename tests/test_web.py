@@ -336,7 +336,8 @@ def test_fifty_concurrent_clients_get_the_sequential_answers(web_server: str) ->
     print(f"\nweb: {clients} concurrent /ask clients, 0 errors, all answers identical to sequential; "
           f"latency p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms; "
           f"wall {wall:.1f} s (including client start-up); one client alone, {len(solo_latencies)} questions: "
-          f"p50 {_percentile(solo_latencies, 0.5) * 1000:.0f} ms, p95 {_percentile(solo_latencies, 0.95) * 1000:.0f} ms")
+          f"p50 {_percentile(solo_latencies, 0.5) * 1000:.0f} ms, "
+          f"p95 {_percentile(solo_latencies, 0.95) * 1000:.0f} ms")
 
 
 @pytest.mark.slow
@@ -376,3 +377,12 @@ def test_overload_is_refused_as_busy_not_queued_without_bound(seed_assistant) ->
         assert busy and all("queue is full" in o.lower() for o in busy), busy
     finally:
         demo.close()
+
+
+def test_importing_docqa_and_its_web_module_does_not_import_gradio() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, docqa, docqa.web; print(sorted(m for m in ('gradio', 'torch') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -206,7 +206,8 @@ def build_demo(
 
     def ask(question: str, history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """Answer `question` (with optional chat `history` as {"role", "content"} messages) as JSON:
-        found, query, kind, markdown, passages [{text, source, title, paragraph, page, start, end, highlight, score}]."""
+        found, query, kind, markdown, passages [{text, source, title, paragraph, page, start, end, highlight,
+        score}]."""
         try:
             return assistant.ask(question, history=history).to_dict()
         except (DocQAError, ValueError) as exc:
@@ -220,7 +221,8 @@ def build_demo(
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=340):
                 chatbot = gr.Chatbot(
-                    label="Chat", elem_id="docqa-chat", height=520, autoscroll=False, sanitize_html=True, feedback_options=None,
+                    label="Chat", elem_id="docqa-chat", height=520, autoscroll=False, sanitize_html=True,
+                    feedback_options=None,
                     buttons=["copy"], latex_delimiters=[], examples=[{"text": q} for q in examples],
                     placeholder="Ask a question about the documents, or pick an example.",
                 )
@@ -253,7 +255,8 @@ def build_demo(
                 show_question, [question_state, chatbot], [box, chatbot], queue=False,
                 api_name=f"show_question_{step}", **private,
             ).success(
-                respond, [question_state, chatbot, history_state], answer_outputs, api_name=f"respond_{step}", **answer_options
+                respond, [question_state, chatbot, history_state], answer_outputs, api_name=f"respond_{step}",
+                **answer_options,
             ).then(None, js=_AFTER_ANSWER_JS)
         citations.input(
             show_citation, [citations, passages_state], [viewer, document], queue=False, api_name="show_citation",
@@ -381,7 +384,8 @@ def launch(
     guard = Middleware(SameOriginGuard, hosts=allowed_hosts(host))
     return demo.launch(
         server_name=host, server_port=port, auth=credentials, share=False, show_error=False, ssr_mode=False,
-        app_kwargs={"middleware": [guard]}, allowed_paths=[], blocked_paths=[str(p) for p in blocked], max_file_size="1mb", run_history=False,
+        app_kwargs={"middleware": [guard]}, allowed_paths=[], blocked_paths=[str(p) for p in blocked],
+        max_file_size="1mb", run_history=False,
         enable_monitoring=False, mcp_server=False, pwa=False, strict_cors=True, footer_links=["api", "settings"],
         prevent_thread_lock=prevent_thread_lock, quiet=quiet, css=_CSS, theme=gr.themes.Default(),
     )
