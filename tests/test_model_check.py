@@ -90,12 +90,12 @@ def test_missing_folder_is_refused(tmp_path: Path):
 
 
 def test_embedder_refuses_a_tampered_folder_before_loading_anything(model_copy: Path, tmp_path: Path, monkeypatch):
-    import sentence_transformers
+    import docqa.encoder
 
     def load(*args, **kwargs):
         raise AssertionError("the model was loaded from a tampered folder")
 
-    monkeypatch.setattr(sentence_transformers, "SentenceTransformer", load)
+    monkeypatch.setattr(docqa.encoder, "BertEncoder", load)
     marker = tmp_path / "ran"
     (model_copy / "custom_module.py").write_text(f"open({str(marker)!r}, 'w').write('x')\n")
     embedder = SentenceEmbedder("tampered", path=model_copy)

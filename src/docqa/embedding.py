@@ -92,6 +92,7 @@ class SentenceEmbedder:
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         path = self.path or bundled_model_path()
+        verify_model_folder(path)  # a changed or added file is refused before anything loads (CVE-2026-68770)
         if not (path / "modules.json").is_file():
             raise ModelError(f"model folder is incomplete or missing: {path}")
         from .encoder import BertEncoder
