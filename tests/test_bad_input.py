@@ -146,7 +146,7 @@ def test_long_questions_are_rejected_before_tokenising(seed_assistant, no_encodi
     started = time.perf_counter()
     with pytest.raises(QuestionError, match=f"{length:,} characters; the limit is {LIMIT:,}"):
         seed_assistant.ask(question)
-    assert time.perf_counter() - started < 0.05  # a length check, not a pass over the text
+    assert time.perf_counter() - started < 0.5  # a length check: tokenising 50 M characters takes minutes
 
 
 def test_whitespace_questions_never_reach_the_model(seed_assistant, no_encoding):

@@ -446,6 +446,9 @@ class DiskFull:
 
         import faiss
 
+        import threading
+
+        self.thread = threading.get_ident()  # other threads (a test server, say) write as usual
         self.count = 0
         self.fail_at = fail_at
         self.failed = None
@@ -455,7 +458,7 @@ class DiskFull:
             monkeypatch.setattr(module, name, self._counted(getattr(module, name), name))
 
         def counted_open(file, mode="r", *args, **kwargs):
-            if not any(c in mode for c in "wax+"):
+            if not any(c in mode for c in "wax+") or threading.get_ident() != self.thread:
                 return real_open(file, mode, *args, **kwargs)
             self._tick(f"open {Path(file).name}")
             return _FullFile(real_open(file, mode, *args, **kwargs), self)
@@ -470,7 +473,11 @@ class DiskFull:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), what)
 
     def _counted(self, real, name):
+        import threading
+
         def call(*args, **kwargs):
+            if threading.get_ident() != self.thread:
+                return real(*args, **kwargs)
             if name == "write_index":  # FAISS writes part of the file before it fails
                 self.count += 1
                 if self.count == self.fail_at:
