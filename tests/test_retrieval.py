@@ -58,3 +58,16 @@ def test_gold_set_meets_the_quality_bar(seed_assistant):
     assert report.off_topic_abstained >= 0.9
     assert report.false_abstention <= 0.1
     assert report.follow_up_accuracy >= 0.8
+
+
+def test_answers_survive_an_unrelated_second_document(tmp_path, embedder, seed_dir):
+    """Adding a document changes term statistics; the right passage must still lead, and be grounded."""
+    from docqa import Assistant
+
+    (seed_dir / "garden.md").write_text("# Garden\n\nTomatoes need six hours of sun and deep watering.\n",
+                                        encoding="utf-8")
+    assistant = Assistant(sources=seed_dir, index_dir=tmp_path / "index", embedder=embedder)
+    answer = assistant.ask("What did Hegseth say about Article 5?")
+    assert answer.found and "should not invoke Article 5" in answer.passages[0].text
+    assert assistant.ask("How much sun do tomatoes need?").passages[0].source == "garden.md"
+    assert not assistant.ask("What is the capital of France?").found

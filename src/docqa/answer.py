@@ -7,6 +7,7 @@ import re
 from .retrieval import Hit
 from .types import Answer, Passage
 
+QUOTE_RATIO = 0.9
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|~>])")
 
 
@@ -36,12 +37,23 @@ def render_passage(p: Passage, number: int) -> str:
     return f"**[{number}]** *{escape(p.title)}*, {location(p)} — {body}"
 
 
+def _quoted(passages: list[Passage]) -> list[Passage]:
+    """The passages whose answering sentence the short answer quotes: the first, and the second when it is
+    nearly as relevant."""
+    return [p for p in passages[:2] if p.score >= QUOTE_RATIO * passages[0].score]
+
+
+def quoted_passages(answer: Answer) -> list[Passage]:
+    """The passages an answer's short form quotes."""
+    return _quoted(answer.passages) if answer.found else []
+
+
 def build_answer(question: str, query: str, hits: list[Hit], found: bool, scope: str = "document") -> Answer:
     """An Answer from ranked hits: quoted answering sentences with [n] markers, then the sources."""
     if not found:
         return not_found(question, query, [to_passage(h) for h in hits[:2]], scope)
     passages = [to_passage(h) for h in hits]
-    quotes = [f"> {escape(p.highlight_text)} [{n}]" for n, p in enumerate(passages[:2], 1)]
+    quotes = [f"> {escape(p.highlight_text)} [{n}]" for n, p in enumerate(_quoted(passages), 1)]
     sources = "\n\n".join(render_passage(p, n) for n, p in enumerate(passages, 1))
     markdown = "\n>\n".join(quotes) + "\n\n**Sources**\n\n" + sources
     return Answer(question=question, query=query, found=True, markdown=markdown, passages=passages)

@@ -64,6 +64,7 @@ class Assistant:
                 self.sources, self.index_dir, self.settings, self.embedder, progress=progress, force=force
             )
             self._retriever = Retriever(stored, self.embedder, self.settings)
+            self._retriever.search("warm up", 1)  # the first encode pays for torch's lazy set-up: not a user
             indexed = stored.manifest["sources"]
             self._files = {name: f for name, f in files.items() if name in indexed}
             self.last_sync = report

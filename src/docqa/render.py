@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import textwrap
 
-from .answer import location
+from .answer import location, quoted_passages
 from .types import Answer
 
 _MARK_ON, _MARK_OFF = "\x1b[1;33m", "\x1b[0m"
@@ -14,7 +14,7 @@ def render_plain(answer: Answer, color: bool = False) -> str:
     if not answer.found:
         return _strip_md(answer.markdown)
     on, off = (_MARK_ON, _MARK_OFF) if color else ("»", "«")
-    lines = [f"“{p.highlight_text}” [{n}]" for n, p in enumerate(answer.passages[:2], 1)]
+    lines = [f"“{p.highlight_text}” [{n}]" for n, p in enumerate(quoted_passages(answer), 1)]
     lines.append("")
     lines.append("Sources:")
     for n, p in enumerate(answer.passages, 1):

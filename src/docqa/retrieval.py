@@ -22,7 +22,7 @@ RELEVANCE_BAR = 0.25
 # Relevance is not enough when a question names the document's subject but asks about something else
 # ("What did Hegseth say about climate change?"): the question's words that the best passage lacks must
 # then be supported by its meaning. Their contextual token vectors are compared with the passage's sentences.
-# A passage that holds at least half of the question's distinctive wording needs no such check.
+# A passage that holds most (over half) of the question's distinctive wording needs no such check.
 GROUNDED_COVERAGE = 0.5
 ASPECT_BAR = 0.15
 # A further passage is shown only when it clears the bar and is nearly as relevant as the first.
@@ -85,14 +85,17 @@ class Retriever:
         fused = self._fuse(dense, lexical, allowed)
         hits = [self._hit(i, s, vector, terms, dense) for i, s in fused]
         hits.sort(key=lambda h: (-h.relevance, -h.fused, h.position))
-        if not hits or hits[0].relevance < RELEVANCE_BAR or not self._grounded(hits[0], encoding, words):
+        # Only passages that clear the bar and are grounded can answer; the best of them leads.
+        answering = [h for h in hits[: max(top_k * 3, 10)]
+                     if h.relevance >= RELEVANCE_BAR and self._grounded(h, encoding, words)]
+        if not answering:
             return SearchResult(query, hits[:top_k], False)
-        bar = max(RELEVANCE_BAR, FOLLOWER_RATIO * hits[0].relevance)
-        return SearchResult(query, [h for h in hits[:top_k] if h.relevance >= bar], True)
+        bar = max(RELEVANCE_BAR, FOLLOWER_RATIO * answering[0].relevance)
+        return SearchResult(query, [h for h in answering if h.relevance >= bar][:top_k], True)
 
     def _grounded(self, hit: Hit, encoding: QueryEncoding, words: list[tuple[int, int, str]]) -> bool:
         """Whether the passage speaks to the part of the question that it does not share word for word."""
-        if hit.coverage >= GROUNDED_COVERAGE:
+        if hit.coverage > GROUNDED_COVERAGE:
             return True
         present = self.lexical.passage_terms(hit.position)
         missing = encoding.part([(s, e) for s, e, t in words if t not in present])
