@@ -23,4 +23,4 @@ if __name__ == "__main__":
     parser.add_argument("--auth", default=None, help="USER:PASS (or set DOCQA_AUTH / DOCQA_AUTH_FILE)")
     args = parser.parse_args()
     launch(demo, host=args.host, port=args.port, auth=args.auth,
-           blocked_paths=[assistant.sources, assistant.index_dir])
+           blocked_paths=[assistant.sources, assistant.index_dir], max_file_size=assistant.settings.max_document_bytes)

@@ -145,3 +145,31 @@ def markup_assistant(tmp_path_factory: pytest.TempPathFactory, embedder) -> Assi
 def markup_web_server(markup_assistant: Assistant):
     """The app over the markup document, started only by the tests that use it."""
     yield from _serve(markup_assistant)
+
+
+# `library_web_server`: the app over a private copy of the seed plus one small markdown note, one server per test
+# module that uses it; uploads there change its sources folder, never the shared `web_server`'s.
+
+LIBRARY_DOC_NAME = "garden-notes.md"
+LIBRARY_DOC_TEXT = (
+    "# Garden notes\n\n"
+    "Tomatoes need full sun and steady watering to ripen well.\n\n"
+    "Compost is turned every two weeks so that it heats evenly and breaks down before spring.\n"
+)
+
+
+@pytest.fixture(scope="module")
+def library_assistant(tmp_path_factory: pytest.TempPathFactory, embedder) -> Assistant:
+    """An Assistant over the seed and the garden note (two documents), in a folder of its own."""
+    work = tmp_path_factory.mktemp("library")
+    shutil.copytree(SEEDS, work / "sources")
+    (work / "sources" / LIBRARY_DOC_NAME).write_text(LIBRARY_DOC_TEXT, encoding="utf-8")
+    assistant = Assistant(sources=work / "sources", index_dir=work / "index", embedder=embedder)
+    assistant.load()
+    return assistant
+
+
+@pytest.fixture(scope="module")
+def library_web_server(library_assistant: Assistant):
+    """The app over `library_assistant`, for one test module; yields its base URL."""
+    yield from _serve(library_assistant)

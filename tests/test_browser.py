@@ -178,3 +178,139 @@ def test_markup_in_questions_and_documents_renders_as_text(browser, markup_web_s
         assert page.evaluate("typeof window.__pwned") == "undefined"
     finally:
         context.close()
+
+
+# --- Own documents: upload, progress, document picker (a private server: uploads change its sources folder) -------
+
+
+@pytest.fixture(scope="module")
+def library_page_factory(browser, library_web_server: str):
+    contexts = []
+
+    def open_page():
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(WAIT)
+        page.goto(library_web_server, wait_until="domcontentloaded")
+        page.get_by_test_id("textbox").wait_for()
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def _tree(folder: Path) -> dict[str, int]:
+    return {p.relative_to(folder).as_posix(): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _uploads_named(name: str) -> list[Path]:
+    from gradio.utils import get_upload_folder
+
+    return list(Path(get_upload_folder()).rglob(name))
+
+
+def _upload(page, path: Path) -> None:
+    page.locator("#docqa-upload").locator("xpath=..").locator('input[type="file"]').set_input_files(str(path))
+
+
+def _open_picker(page):
+    """Open the document picker's list (the page's first refresh may close it: retry) and return its options."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    options = page.locator('#docqa-picker [role="option"]')
+    box = page.locator("#docqa-picker input")
+    for _ in range(5):
+        box.blur()  # the list opens on focus
+        box.click()
+        try:
+            options.first.wait_for(timeout=2_000)
+            return options
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    raise AssertionError("the document picker does not open")
+
+
+def _picker_options(page) -> list[str]:
+    texts = _open_picker(page).all_inner_texts()
+    page.keyboard.press("Escape")
+    return [t.replace("✓", "").strip() for t in texts]
+
+
+def _viewer_source(page) -> str | None:
+    return page.locator("#docqa-viewer .docqa-doc").get_attribute("data-source")
+
+
+def test_uploaded_pdf_is_indexed_asked_about_and_shown(library_page_factory, library_assistant, tmp_path) -> None:
+    from test_documents import make_pdf
+
+    work = library_assistant.sources.parent
+    before = _tree(work)
+    pdf = make_pdf(tmp_path / "orchard.pdf", [
+        "Orchard handbook\n\nApple trees are pruned in late winter while they are dormant.",
+        "Pears ripen off the tree and should be picked while still firm and green.",
+    ])
+    page = library_page_factory()
+    assert "Orchard handbook" not in _picker_options(page)
+    _upload(page, pdf)
+    status = page.locator("#docqa-status")
+    status.get_by_text("Added orchard.pdf").wait_for()
+    assert re.search(r"Added orchard\.pdf \(\d+ passages\)", status.inner_text())
+    assert "Orchard handbook" in _picker_options(page)
+    assert _viewer_source(page) == "orchard.pdf"  # the viewer shows what was just added
+
+    reply = _ask(page, ARTICLE_5)  # the viewer follows the first citation to the seed ...
+    reply.locator("mark").first.wait_for()
+    page.wait_for_function("document.querySelector('#docqa-viewer .docqa-doc').dataset.source !== 'orchard.pdf'")
+    reply = _ask(page, "When should pears be picked?")  # ... and back to the uploaded PDF
+    reply.locator("mark").first.wait_for()
+    text = reply.inner_text()
+    assert "[1]" in text and re.search(r"Orchard handbook, p\. 2, ¶\d+ — Pears ripen", text)
+    page.wait_for_function("document.querySelector('#docqa-viewer .docqa-doc').dataset.source === 'orchard.pdf'")
+    mark = page.locator("#docqa-viewer mark.docqa-focus")
+    assert "Pears ripen" in mark.inner_text() and mark.is_visible()
+    assert _in_view(page, "#docqa-viewer mark.docqa-focus")
+
+    # Added under its own name, in the sources folder; the index changed; nothing else written; Gradio's copy gone.
+    assert (library_assistant.sources / "orchard.pdf").read_bytes() == pdf.read_bytes()
+    after = _tree(work)
+    changed = {n for n in set(before) | set(after) if before.get(n) != after.get(n)}
+    assert changed and all(n.startswith(("sources/", "index/")) for n in changed), changed
+    assert "sources/orchard.pdf" in changed
+    assert _uploads_named("orchard.pdf") == []
+
+
+def test_refused_upload_shows_the_reason_and_adds_nothing(library_page_factory, library_assistant, tmp_path) -> None:
+    fake = tmp_path / "holiday-photo.txt"
+    fake.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10" + bytes(range(256)))
+    page = library_page_factory()
+    listed = library_assistant.list_documents()
+    work = library_assistant.sources.parent
+    before, options = _tree(work), _picker_options(page)
+    _upload(page, fake)
+    page.get_by_text("holiday-photo.txt: looks binary (NUL bytes), not a text document").first.wait_for()
+    assert "Traceback" not in page.content()
+    assert _picker_options(page) == options
+    assert library_assistant.list_documents() == listed
+    assert _tree(work) == before
+    assert _uploads_named("holiday-photo.txt") == []
+
+
+def test_document_picker_limits_the_question_to_the_chosen_documents(library_page_factory) -> None:
+    from conftest import LIBRARY_DOC_NAME
+
+    page = library_page_factory()
+    reply = _ask(page, ARTICLE_5)
+    reply.locator("mark", has_text="Article 5").first.wait_for()
+    _open_picker(page).filter(has_text="Garden notes").click()
+    page.keyboard.press("Escape")
+    reply = _ask(page, ARTICLE_5)
+    reply.get_by_text(re.compile(r"The documents? do(es)?n't say")).wait_for()
+    assert "Article 5" not in reply.inner_text().split("doesn't say")[0]
+    reply = _ask(page, "When is compost turned?")
+    reply.locator("mark").first.wait_for()
+    assert "Garden notes" in reply.inner_text()
+    page.wait_for_function(
+        "name => document.querySelector('#docqa-viewer .docqa-doc').dataset.source === name", arg=LIBRARY_DOC_NAME
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import SEED_FILE
+from conftest import LIBRARY_DOC_NAME, SEED_FILE
 
 from docqa import Settings
 from docqa.types import Answer, Document, Paragraph
@@ -95,7 +95,80 @@ def test_ask_errors_are_one_clear_message(client, question, history, expected) -
 def test_ask_is_the_only_public_endpoint(client) -> None:
     api = client.view_api(print_info=False, return_format="dict")
     assert list(api["named_endpoints"]) == ["/ask"]
-    assert [p["parameter_name"] for p in api["named_endpoints"]["/ask"]["parameters"]] == ["question", "history"]
+    parameters = api["named_endpoints"]["/ask"]["parameters"]
+    assert [p["parameter_name"] for p in parameters] == ["question", "history", "sources"]
+    assert [p["parameter_has_default"] for p in parameters] == [False, True, True]
+
+
+# --- /ask with a `sources` filter, over two documents ------------------------------------------------------------
+
+TOMATOES = "What do tomatoes need to ripen?"
+
+
+@pytest.fixture(scope="module")
+def library_client(library_web_server: str):
+    from gradio_client import Client
+
+    return Client(library_web_server, verbose=False)
+
+
+def test_ask_sources_filter_restricts_passages_to_those_documents(library_client) -> None:
+    everywhere = library_client.predict(TOMATOES, api_name="/ask")
+    assert everywhere["found"] and everywhere["passages"][0]["source"] == LIBRARY_DOC_NAME
+    assert library_client.predict(TOMATOES, None, [], api_name="/ask") == everywhere  # [] means every document
+
+    note_only = library_client.predict(ARTICLE_5, None, [LIBRARY_DOC_NAME], api_name="/ask")
+    assert {p["source"] for p in note_only["passages"]} <= {LIBRARY_DOC_NAME}
+    assert "Article 5" not in note_only["markdown"]
+    seed_only = library_client.predict(TOMATOES, None, [SEED_FILE.name], api_name="/ask")
+    assert {p["source"] for p in seed_only["passages"]} <= {SEED_FILE.name}
+    assert "Tomatoes" not in seed_only["markdown"]
+
+    both = library_client.predict(ARTICLE_5, None, [SEED_FILE.name, LIBRARY_DOC_NAME], api_name="/ask")
+    assert both["found"] and both["passages"][0]["source"] == SEED_FILE.name
+    history = [{"role": "user", "content": TOMATOES}, {"role": "assistant", "content": everywhere["markdown"]}]
+    follow_up = library_client.predict("Why?", history, [SEED_FILE.name], api_name="/ask")
+    assert {p["source"] for p in follow_up["passages"]} <= {SEED_FILE.name}
+
+
+@pytest.mark.parametrize(
+    ("sources", "expected"),
+    [(["nope.md"], f"Unknown document(s): nope.md; known: {LIBRARY_DOC_NAME}, {SEED_FILE.name}"),
+     ([SEED_FILE.name, "../etc/passwd"], "Unknown document(s): ../etc/passwd"),
+     (["x", 5], "Sources must be a list of document names"),
+     ({"name": "x"}, "Sources must be a list of document names")],
+)
+def test_ask_with_unknown_or_malformed_sources_is_one_clear_error(library_client, sources, expected) -> None:
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError) as info:
+        library_client.predict(ARTICLE_5, None, sources, api_name="/ask")
+    assert expected in str(info.value)
+    assert "Traceback" not in str(info.value)
+
+
+def _call(http, route: str, body: dict) -> list:
+    """POST a raw-HTTP call, then read its result stream; the data of the "complete" event."""
+    import json
+
+    started = http.post(f"/gradio_api/call/{route}", json=body)
+    assert started.status_code == 200, started.text
+    stream = http.get(f"/gradio_api/call/{route}/{started.json()['event_id']}").text
+    event, data = re.findall(r"^event: (\w+)\ndata: (.*)$", stream, re.M)[-1]
+    assert event == "complete", stream
+    return json.loads(data)
+
+
+def test_raw_http_ask_takes_only_the_question_or_names_the_arguments(library_web_server: str) -> None:
+    import httpx
+
+    with httpx.Client(base_url=library_web_server.rstrip("/"), timeout=30) as http:
+        [alone] = _call(http, "v2/ask", {"question": TOMATOES})
+        assert alone["found"] and alone["passages"][0]["source"] == LIBRARY_DOC_NAME
+        [filtered] = _call(http, "v2/ask", {"question": TOMATOES, "sources": [SEED_FILE.name]})
+        assert {p["source"] for p in filtered["passages"]} <= {SEED_FILE.name}
+        [positional] = _call(http, "ask", {"data": [TOMATOES, None, [LIBRARY_DOC_NAME]]})
+        assert positional == alone
 
 
 # --- HTML helpers -----------------------------------------------------------------------------------------------
@@ -273,7 +346,7 @@ def test_served_config_keeps_the_safe_defaults(http) -> None:
     assert config["show_error"] is False
     assert config["analytics_enabled"] is False
     assert config["run_history"] is False and config["mcp_server"] is False and config["pwa"] is False
-    assert config["max_file_size"] == 1024 * 1024
+    assert config["max_file_size"] == Settings().max_document_bytes == 20 * 1024 * 1024
     assert not config.get("share_url")
 
 

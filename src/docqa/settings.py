@@ -24,7 +24,9 @@ class Settings:
     max_question_chars: int = 2000
     max_history_messages: int = 50
     encode_batch_size: int = 32
-    max_document_bytes: int = 20 * 1024 * 1024
+    max_document_bytes: int = 20 * 1024 * 1024  # also the web app's upload limit
+    web_concurrency: int = 2  # questions the web app answers at once (CPU-bound; the encoder is serialised anyway)
+    web_queue_size: int = 64  # questions waiting beyond that; more get Gradio's "Queue is full" (HTTP 503)
 
 
 def default_sources() -> Path:

@@ -17,6 +17,8 @@ from .answer import escape, location
 from .assistant import Assistant
 from .conversation import clean_question
 from .errors import DocQAError
+from .settings import Settings
+from .sources import READERS
 from .types import Answer, Document
 
 if TYPE_CHECKING:
@@ -27,8 +29,6 @@ EXAMPLES = (
     "Will U.S. troops be sent to Ukraine?",
     "How much of their GDP should NATO members spend on defense?",
 )
-CONCURRENCY = 2  # questions answered at once (CPU-bound; the encoder is serialised anyway)
-QUEUE_SIZE = 64  # questions waiting beyond that; more get Gradio's "Queue is full" (HTTP 503)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 _CSS = """
@@ -136,23 +136,78 @@ class _Loc:
         self.page, self.paragraph = p.get("page"), p["paragraph"]
 
 
+def _document_choices(assistant: Assistant) -> list[tuple[str, str]]:
+    """(label, name) for every indexed document: its title, with the name when two titles are the same."""
+    infos = assistant.list_documents()
+    titles = [info.title or info.name for info in infos]
+    return [(t if titles.count(t) == 1 else f"{t} ({info.name})", info.name) for t, info in zip(titles, infos)]
+
+
+def _check_sources(sources: Any) -> list[str] | None:
+    """The `sources` argument of /ask: None or [] (every document), else a list of document names."""
+    if sources is None or sources == []:
+        return None
+    if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
+        raise ValueError("sources must be a list of document names, or null for every document")
+    return sources
+
+
+def _discard_uploads(paths: Sequence[Path]) -> None:
+    """Delete Gradio's temporary copies of uploaded files (and their folders), once they are indexed or refused,
+    so that nothing uploaded stays readable through /gradio_api/file=. Touches Gradio's upload folder only."""
+    from gradio.utils import get_upload_folder
+
+    root = Path(get_upload_folder()).resolve()
+    for path in paths:
+        path = path.resolve()
+        if path.parent == root or not path.is_relative_to(root):
+            continue
+        path.unlink(missing_ok=True)
+        try:
+            path.parent.rmdir()  # Gradio keeps each upload in its own folder, named by the content's hash
+        except OSError:
+            pass
+
+
 def build_demo(
     assistant: Assistant,
     examples: Sequence[str] = EXAMPLES,
-    concurrency: int = CONCURRENCY,
-    queue_size: int = QUEUE_SIZE,
+    concurrency: int | None = None,
+    queue_size: int | None = None,
 ) -> gr.Blocks:
     """The chat app over a loaded `assistant` (call `assistant.load()` first: handlers never load the index).
 
-    At most `concurrency` questions are answered at once and `queue_size` wait; more are refused as busy."""
+    At most `concurrency` questions are answered at once and `queue_size` wait (default: the assistant's
+    `Settings.web_concurrency` and `web_queue_size`); more are refused as busy."""
     gr = _gradio()
-    documents = assistant.documents
-    names = sorted(documents)
-    first = names[0] if names else None
-    max_chars = assistant.settings.max_question_chars
+    settings = assistant.settings
+    concurrency = settings.web_concurrency if concurrency is None else concurrency
+    queue_size = settings.web_queue_size if queue_size is None else queue_size
+    choices = _document_choices(assistant)
+    first = choices[0][1] if choices else None
+    max_chars = settings.max_question_chars
+    file_types = sorted(READERS)
 
     def view(name: str | None, passages: Sequence[dict[str, Any]] = (), focus: int = 0) -> str:
-        return render_document(assistant.documents.get(name) if name else None, passages, focus)
+        try:
+            document = assistant.document(name) if name else None
+        except DocQAError:  # removed meanwhile
+            document = None
+        return render_document(document, passages, focus)
+
+    def source_dropdown(name: str | None) -> tuple[str | None, Any]:
+        """The document shown (`name` if it is still indexed, else the first) and the viewer's document chooser,
+        refreshed with the current documents."""
+        current = _document_choices(assistant)
+        names = [n for _, n in current]
+        shown = name if name in names else (names[0] if names else None)
+        return shown, gr.Dropdown(choices=current, value=shown, interactive=len(names) > 1)
+
+    def picker(picked: Sequence[str] | None) -> Any:
+        """The document picker, with the current documents, keeping the chosen ones that still exist."""
+        current = _document_choices(assistant)
+        names = {n for _, n in current}
+        return gr.Dropdown(choices=current, value=[n for n in picked or () if n in names])
 
     def check(question: str) -> str:
         """The question, cleaned; gr.Error (a message, no traceback) if it is empty or too long."""
@@ -170,46 +225,86 @@ def build_demo(
         """Put the checked question in the chat, as text (not Markdown or HTML), and empty the box."""
         return "", [*messages, {"role": "user", "content": escape(question)}]
 
-    def respond(question: str, messages: list[dict[str, Any]], history: list[dict[str, str]]):
-        """Answer the question shown last in the chat; update the viewer and the citation list.
+    def respond(question: str, messages: list[dict[str, Any]], history: list[dict[str, str]],
+                picked: list[str] | None, shown: str | None):
+        """Answer the question shown last in the chat, searching the `picked` documents (all if none); show the
+        first cited document in the viewer and list the citations.
 
         `history` is the conversation as typed (the chat shows questions escaped), for follow-ups."""
         try:
-            answer = assistant.ask(question, history=history)
+            answer = assistant.ask(question, history=history, sources=picked or None)
         except (DocQAError, ValueError) as exc:
             raise gr.Error(str(exc).capitalize(), print_exception=False) from None
         passages = [p.to_dict() for p in answer.passages]
         reply = {"role": "assistant", "content": reply_markdown(answer)}
-        name = passages[0]["source"] if passages else first
+        shown, dropdown = source_dropdown(passages[0]["source"] if passages else shown)
         turn = [{"role": "user", "content": question}, {"role": "assistant", "content": answer.markdown}]
         return (
             [*messages, reply],
-            view(name, passages),
+            view(shown, passages),
             gr.Radio(choices=_citation_choices(passages), value=None, visible=bool(passages)),
-            gr.Dropdown(value=name),
+            dropdown,
             passages,
-            [*history, *turn][-assistant.settings.max_history_messages :],
+            [*history, *turn][-settings.max_history_messages :],
         )
 
     def show_citation(choice: str | None, passages: list[dict[str, Any]]):
         """Bring citation number `choice` into view, switching document if needed."""
         if not choice or not passages or not choice.isdigit() or not 1 <= int(choice) <= len(passages):
             return gr.skip(), gr.skip()
-        name = passages[int(choice) - 1]["source"]
-        return view(name, passages, int(choice)), gr.Dropdown(value=name)
+        shown, dropdown = source_dropdown(passages[int(choice) - 1]["source"])
+        return view(shown, passages, int(choice)), dropdown
 
     def show_document(name: str | None, passages: list[dict[str, Any]]):
         return view(name, passages)
 
-    def clear():
-        return [], "", view(first), gr.Radio(choices=[], value=None, visible=False), gr.Dropdown(value=first), [], []
+    def refresh(picked: list[str] | None, shown: str | None, passages: list[dict[str, Any]]):
+        """On page load: the current documents (the page was built with those of start-up)."""
+        shown, dropdown = source_dropdown(shown)
+        return picker(picked), dropdown, view(shown, passages)
 
-    def ask(question: str, history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        """Answer `question` (with optional chat `history` as {"role", "content"} messages) as JSON:
-        found, query, kind, markdown, passages [{text, source, title, paragraph, page, start, end, highlight,
-        score}]."""
+    def clear(shown: str | None):
+        shown, dropdown = source_dropdown(shown)
+        return [], "", view(shown), gr.Radio(choices=[], value=None, visible=False), dropdown, [], []
+
+    def add_files(files: list[str] | None, picked: list[str] | None, passages: list[dict[str, Any]],
+                  progress: gr.Progress = gr.Progress(track_tqdm=True)):
+        """Check and index uploaded files under their own names, then show the first of them. A bad file is
+        refused with a message naming it and the reason, and nothing is added."""
+        paths = [Path(f) for f in files or []]
+        if not paths:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        before = {n for _, n in _document_choices(assistant)}
+        names = ", ".join(p.name for p in paths)
+        progress(0, desc=f"Indexing {names}")
         try:
-            return assistant.ask(question, history=history).to_dict()
+            report = assistant.add(paths, progress=True)
+        except (DocQAError, ValueError) as exc:
+            raise gr.Error(f"Not added: {exc}", print_exception=False) from None
+        finally:
+            _discard_uploads(paths)
+        counts = {info.name: info.passages for info in assistant.list_documents()}
+        lines = []
+        for path in paths:
+            name = path.name
+            if name in report.embedded:
+                verb = "Updated" if name in before else "Added"
+                lines.append(f"{verb} **{escape(name)}** ({counts.get(name, 0)} passages).")
+            elif name in counts:
+                lines.append(f"**{escape(name)}** is already indexed, unchanged.")
+            else:
+                lines.append(f"**{escape(name)}**: the same content is already indexed under another name.")
+        added = [p.name for p in paths if p.name in counts]
+        shown, dropdown = source_dropdown(added[0] if added else None)
+        return "\n\n".join(lines), picker(picked), dropdown, view(shown, passages)
+
+    def ask(question: str, history: list[dict[str, Any]] | None = None,
+            sources: list[str] | None = None) -> dict[str, Any]:
+        """Answer `question` (with optional chat `history` as {"role", "content"} messages), searching only the
+        documents named in `sources` (null or [] for all), as JSON: found, query, kind, markdown, passages [{text,
+        source, title, paragraph, page, start, end, highlight, score}]."""
+        try:
+            return assistant.ask(question, history=history, sources=_check_sources(sources)).to_dict()
         except (DocQAError, ValueError) as exc:
             raise gr.Error(str(exc).capitalize(), print_exception=False) from None
 
@@ -235,9 +330,22 @@ def build_demo(
                         "Clear", variant="secondary", scale=1, min_width=80, elem_id="docqa-clear"
                     )
             with gr.Column(scale=2, min_width=300):
+                documents = gr.Dropdown(
+                    choices=choices, value=[], multiselect=True, label="Search in", elem_id="docqa-picker",
+                    info="Leave empty to search every document.",
+                )
+                with gr.Row(equal_height=True):
+                    upload = gr.UploadButton(
+                        "Add documents", file_types=file_types, file_count="multiple", type="filepath",
+                        size="sm", scale=0, min_width=150, elem_id="docqa-upload",
+                    )
+                    status = gr.Markdown(
+                        f"{' '.join(file_types)} · up to {settings.max_document_bytes / 1e6:.0f} MB each",
+                        elem_id="docqa-status",
+                    )
                 document = gr.Dropdown(
-                    choices=[(documents[n].title, n) for n in names], value=first, label="Source",
-                    interactive=len(names) > 1,
+                    choices=choices, value=first, label="Source", interactive=len(choices) > 1,
+                    elem_id="docqa-source",
                 )
                 citations = gr.Radio(choices=[], label="Citations", visible=False, elem_id="docqa-citations")
                 viewer = gr.HTML(view(first), elem_id="docqa-viewer", js_on_load=_SCROLL_JS)
@@ -255,20 +363,26 @@ def build_demo(
                 show_question, [question_state, chatbot], [box, chatbot], queue=False,
                 api_name=f"show_question_{step}", **private,
             ).success(
-                respond, [question_state, chatbot, history_state], answer_outputs, api_name=f"respond_{step}",
-                **answer_options,
+                respond, [question_state, chatbot, history_state, documents, document], answer_outputs,
+                api_name=f"respond_{step}", **answer_options,
             ).then(None, js=_AFTER_ANSWER_JS)
         citations.input(
             show_citation, [citations, passages_state], [viewer, document], queue=False, api_name="show_citation",
-            api_visibility="private",
+            **private,
         )
         document.input(
-            show_document, [document, passages_state], viewer, queue=False, api_name="show_document",
-            api_visibility="private",
+            show_document, [document, passages_state], viewer, queue=False, api_name="show_document", **private,
+        )
+        upload.upload(
+            add_files, [upload, documents, passages_state], [status, documents, document, viewer],
+            api_name="add_files", show_progress="full", show_progress_on=[status], concurrency_limit=1,
+            concurrency_id="docqa-index", **private,
         )
         clear_outputs = [chatbot, box, viewer, citations, document, passages_state, history_state]
-        clear_button.click(clear, None, clear_outputs, queue=False, api_name="clear", **private)
-        chatbot.clear(clear, None, clear_outputs, queue=False, api_name="clear_chat", **private)
+        clear_button.click(clear, document, clear_outputs, queue=False, api_name="clear", **private)
+        chatbot.clear(clear, document, clear_outputs, queue=False, api_name="clear_chat", **private)
+        demo.load(refresh, [documents, document, passages_state], [documents, document, viewer], queue=False,
+                  api_name="refresh", **private)
         gr.api(ask, api_name="ask", concurrency_limit=concurrency, concurrency_id="docqa")
     demo.queue(max_size=queue_size, default_concurrency_limit=concurrency)
     return demo
@@ -369,8 +483,10 @@ def launch(
     blocked_paths: Sequence[str | Path] = (),
     prevent_thread_lock: bool = False,
     quiet: bool = False,
+    max_file_size: int | None = None,
 ):
-    """Launch `demo` with safe defaults: loopback, no share link, no error internals, no file serving."""
+    """Launch `demo` with safe defaults: loopback, no share link, no error internals, no file serving, uploads up
+    to `max_file_size` bytes (default `Settings.max_document_bytes`)."""
     gr = _gradio()
     from starlette.middleware import Middleware
 
@@ -385,7 +501,7 @@ def launch(
     return demo.launch(
         server_name=host, server_port=port, auth=credentials, share=False, show_error=False, ssr_mode=False,
         app_kwargs={"middleware": [guard]}, allowed_paths=[], blocked_paths=[str(p) for p in blocked],
-        max_file_size="1mb", run_history=False,
+        max_file_size=Settings().max_document_bytes if max_file_size is None else max_file_size, run_history=False,
         enable_monitoring=False, mcp_server=False, pwa=False, strict_cors=True, footer_links=["api", "settings"],
         prevent_thread_lock=prevent_thread_lock, quiet=quiet, css=_CSS, theme=gr.themes.Default(),
     )
@@ -402,4 +518,5 @@ def serve(
     assistant = Assistant(sources=sources, index_dir=index_dir)
     assistant.load(progress=True)
     demo = build_demo(assistant)
-    launch(demo, host=host, port=port, auth=auth, blocked_paths=[assistant.sources, assistant.index_dir])
+    launch(demo, host=host, port=port, auth=auth, blocked_paths=[assistant.sources, assistant.index_dir],
+           max_file_size=assistant.settings.max_document_bytes)
