@@ -113,3 +113,17 @@ def test_add_refuses_a_bad_file_with_one_line(tmp_path: Path):
     result = run("add", str(tmp_path / "fake.pdf"), cwd=tmp_path)
     assert result.returncode == 1 and "fake.pdf" in result.stderr and "Traceback" not in result.stderr
     assert list((tmp_path / "seeds").iterdir()) == []
+
+
+@pytest.mark.parametrize("args", [["ask", "troops", "--top-k", "abc"], [], ["frobnicate"]])
+def test_usage_errors_are_one_line(args):
+    result = run(*args)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "error:" in result.stderr
+
+
+def test_closed_pipe_is_not_a_traceback(workdir):
+    proc = subprocess.Popen([sys.executable, "-m", "docqa.cli", "ask", "What did Hegseth say about Article 5?"],
+                            cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # like `| head -0`: the reader is gone before docqa writes
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0 and b"Traceback" not in err and b"BrokenPipe" not in err

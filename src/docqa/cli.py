@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,13 +20,20 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="index folder (default: $DOCQA_INDEX or ./index)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors on one line like every other docqa error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="docqa", description="Answer questions about your documents with exact, cited passages. Offline."
     )
     parser.add_argument("--version", action="version", version=f"docqa {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("index", help="build or refresh the index", description="Build or refresh the index.")
     _common(p)
@@ -183,6 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("docqa: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `docqa ask ... | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
