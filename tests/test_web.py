@@ -153,7 +153,7 @@ def _call(http, route: str, body: dict) -> list:
 
     started = http.post(f"/gradio_api/call/{route}", json=body)
     assert started.status_code == 200, started.text
-    stream = http.get(f"/gradio_api/call/{route}/{started.json()['event_id']}").text
+    stream = http.get(f"/gradio_api/call/{route.rstrip('/')}/{started.json()['event_id']}").text
     event, data = re.findall(r"^event: (\w+)\ndata: (.*)$", stream, re.M)[-1]
     assert event == "complete", stream
     return json.loads(data)
@@ -169,6 +169,16 @@ def test_raw_http_ask_takes_only_the_question_or_names_the_arguments(library_web
         assert {p["source"] for p in filtered["passages"]} <= {SEED_FILE.name}
         [positional] = _call(http, "ask", {"data": [TOMATOES, None, [LIBRARY_DOC_NAME]]})
         assert positional == alone
+        for short in ([TOMATOES], [TOMATOES, None]):  # the optional arguments may be left out
+            assert _call(http, "ask", {"data": short}) == [alone]
+        [follow_up] = _call(http, "ask/", {"data": ["Why?", [{"role": "user", "content": TOMATOES},
+                                                             {"role": "assistant", "content": alone["markdown"]}]]})
+        assert follow_up["found"] and TOMATOES in follow_up["query"]
+        empty = http.post("/gradio_api/call/ask", json={"data": []})  # the question itself is required
+        stream = http.get(f"/gradio_api/call/ask/{empty.json()['event_id']}").text
+        assert "event: error" in stream and "Tomatoes" not in stream
+        broken = http.post("/gradio_api/call/ask", content=b'{"data": [', headers={"content-type": "application/json"})
+        assert broken.status_code == 422
 
 
 # --- HTML helpers -----------------------------------------------------------------------------------------------
@@ -459,3 +469,16 @@ def test_importing_docqa_and_its_web_module_does_not_import_gradio() -> None:
     code = "import sys, docqa, docqa.web; print(sorted(m for m in ('gradio', 'torch') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_uploads_over_the_document_limit_are_refused_before_indexing(library_web_server: str, library_assistant):
+    import httpx
+
+    limit = Settings().max_document_bytes
+    listed = library_assistant.list_documents()
+    with httpx.Client(base_url=library_web_server.rstrip("/"), timeout=60) as http:
+        files = {"files": ("big.txt", b"word " * (limit // 5) + b"x", "text/plain")}
+        response = http.post("/gradio_api/upload", files=files)
+    assert response.status_code == 413 and "maximum allowed size" in response.text
+    assert library_assistant.list_documents() == listed
+    assert not (library_assistant.sources / "big.txt").exists()

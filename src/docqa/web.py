@@ -340,7 +340,7 @@ def build_demo(
                         size="sm", scale=0, min_width=150, elem_id="docqa-upload",
                     )
                     status = gr.Markdown(
-                        f"{' '.join(file_types)} · up to {settings.max_document_bytes / 1e6:.0f} MB each",
+                        f"{' '.join(file_types)} · up to {settings.max_document_bytes / 2**20:g} MB each",
                         elem_id="docqa-status",
                     )
                 document = gr.Dropdown(
@@ -441,6 +441,61 @@ class SameOriginGuard:
         return origin.lower() in (f"http://{host}".lower(), f"https://{host}".lower())
 
 
+class OptionalAskArguments:
+    """ASGI middleware: let raw HTTP callers of `POST /gradio_api/call/ask` leave out the trailing optional
+    arguments (`{"data": [question]}`, `{"data": [question, history]}`); Gradio's positional route wants all of them.
+    Every other request, and a body that is not such a JSON object, passes unchanged."""
+
+    PATHS = frozenset({"/gradio_api/call/ask", "/gradio_api/call/ask/"})
+    ARGUMENTS = 3  # question, history, sources
+    MAX_BODY = 1 << 20  # bytes read to look; a larger body passes as it is
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") not in self.PATHS:
+            await self.app(scope, receive, send)
+            return
+        chunks, size, more = [], 0, True
+        while more and size <= self.MAX_BODY:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                await self.app(scope, _replay([message], receive), send)
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if not more:
+            body = self._padded(body)
+            headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-length"]
+            scope = {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
+        await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": more}], receive), send)
+
+    def _padded(self, body: bytes) -> bytes:
+        import json
+
+        try:
+            request = json.loads(body)
+        except ValueError:
+            return body
+        data = request.get("data") if isinstance(request, dict) else None
+        if not isinstance(data, list) or not 1 <= len(data) < self.ARGUMENTS:
+            return body
+        return json.dumps({**request, "data": data + [None] * (self.ARGUMENTS - len(data))}).encode()
+
+
+def _replay(messages: list[dict[str, Any]], receive):
+    """An ASGI `receive` that gives `messages` first, then reads on."""
+    pending = list(messages)
+
+    async def replay() -> dict[str, Any]:
+        return pending.pop(0) if pending else await receive()
+
+    return replay
+
+
 def _hostname(host: str) -> str:
     """'127.0.0.1:7860' -> '127.0.0.1'; '[::1]:7860' -> '::1'; '' for anything unparsable."""
     from urllib.parse import urlsplit
@@ -497,10 +552,10 @@ def launch(
     if warning:
         print(warning, file=sys.stderr)
     blocked = [Path(p).resolve() for p in blocked_paths] + [Path(".env").resolve()]
-    guard = Middleware(SameOriginGuard, hosts=allowed_hosts(host))
+    middleware = [Middleware(SameOriginGuard, hosts=allowed_hosts(host)), Middleware(OptionalAskArguments)]
     return demo.launch(
         server_name=host, server_port=port, auth=credentials, share=False, show_error=False, ssr_mode=False,
-        app_kwargs={"middleware": [guard]}, allowed_paths=[], blocked_paths=[str(p) for p in blocked],
+        app_kwargs={"middleware": middleware}, allowed_paths=[], blocked_paths=[str(p) for p in blocked],
         max_file_size=Settings().max_document_bytes if max_file_size is None else max_file_size, run_history=False,
         enable_monitoring=False, mcp_server=False, pwa=False, strict_cors=True, footer_links=["api", "settings"],
         prevent_thread_lock=prevent_thread_lock, quiet=quiet, css=_CSS, theme=gr.themes.Default(),
