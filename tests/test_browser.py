@@ -314,3 +314,33 @@ def test_document_picker_limits_the_question_to_the_chosen_documents(library_pag
     page.wait_for_function(
         "name => document.querySelector('#docqa-viewer .docqa-doc').dataset.source === name", arg=LIBRARY_DOC_NAME
     )
+
+
+def test_remove_deletes_the_shown_document_after_confirmation(library_page_factory, library_assistant) -> None:
+    note = library_assistant.sources.parent / "kettle.md"
+    note.write_text("# Kettle care\n\nDescale the kettle every month with diluted vinegar.\n", encoding="utf-8")
+    page = library_page_factory()
+    _upload(page, note)
+    page.locator("#docqa-status").get_by_text("Added kettle.md").wait_for()
+    assert _viewer_source(page) == "kettle.md"
+    dialogs: list[str] = []
+
+    def answer(dialog, accept: bool) -> None:
+        dialogs.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    page.once("dialog", lambda d: answer(d, False))  # cancelled: nothing happens
+    page.locator("#docqa-remove").click()
+    page.wait_for_timeout(1_000)
+    assert "kettle.md" in {d.name for d in library_assistant.list_documents()}
+    page.once("dialog", lambda d: answer(d, True))
+    page.locator("#docqa-remove").click()
+    page.locator("#docqa-status").get_by_text("Removed kettle.md").wait_for()
+    assert dialogs and all("Remove kettle.md?" in d for d in dialogs)
+    assert "kettle.md" not in {d.name for d in library_assistant.list_documents()}
+    assert not (library_assistant.sources / "kettle.md").exists()
+    assert "Kettle care" not in _picker_options(page)
+    assert _viewer_source(page) != "kettle.md"
+    reply = _ask(page, "How often should the kettle be descaled?")
+    reply.get_by_text(re.compile(r"\w")).first.wait_for()
+    assert "Kettle care" not in reply.inner_text() and "vinegar" not in reply.inner_text()

@@ -72,6 +72,10 @@ _AFTER_ANSWER_JS = """() => {
   setTimeout(show, 400);
 }"""
 
+# Before removing: ask the person to confirm; an empty name (cancelled) makes the handler do nothing.
+_CONFIRM_REMOVE_JS = """(name, ...rest) => [
+  name && confirm(`Remove ${name}? Its file is deleted from the sources folder.`) ? name : null, ...rest]"""
+
 
 def _gradio():
     """Import gradio with analytics off and a dedicated temporary folder (both read at import)."""
@@ -298,6 +302,19 @@ def build_demo(
         shown, dropdown = source_dropdown(added[0] if added else None)
         return "\n\n".join(lines), picker(picked), dropdown, view(shown, passages)
 
+    def remove_document(name: str | None, picked: list[str] | None, passages: list[dict[str, Any]]):
+        """Remove the document shown in the viewer (after the page asked for confirmation)."""
+        if not name:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        if len(_document_choices(assistant)) <= 1:
+            raise gr.Error(f"{name} is the only document: add another before removing it", print_exception=False)
+        try:
+            assistant.remove(name)
+        except (DocQAError, ValueError) as exc:
+            raise gr.Error(f"Not removed: {exc}", print_exception=False) from None
+        shown, dropdown = source_dropdown(None)
+        return f"Removed **{escape(name)}**.", picker(picked), dropdown, view(shown, passages)
+
     def ask(question: str, history: list[dict[str, Any]] | None = None,
             sources: list[str] | None = None) -> dict[str, Any]:
         """Answer `question` (with optional chat `history` as {"role", "content"} messages), searching only the
@@ -339,6 +356,10 @@ def build_demo(
                         "Add documents", file_types=file_types, file_count="multiple", type="filepath",
                         size="sm", scale=0, min_width=150, elem_id="docqa-upload",
                     )
+                    remove = gr.Button(
+                        "Remove shown document", size="sm", variant="stop", scale=0, min_width=170,
+                        elem_id="docqa-remove",
+                    )
                     status = gr.Markdown(
                         f"{' '.join(file_types)} · up to {settings.max_document_bytes / 2**20:g} MB each",
                         elem_id="docqa-status",
@@ -376,6 +397,11 @@ def build_demo(
         upload.upload(
             add_files, [upload, documents, passages_state], [status, documents, document, viewer],
             api_name="add_files", show_progress="full", show_progress_on=[status], concurrency_limit=1,
+            concurrency_id="docqa-index", **private,
+        )
+        remove.click(
+            remove_document, [document, documents, passages_state], [status, documents, document, viewer],
+            js=_CONFIRM_REMOVE_JS, api_name="remove_document", show_progress_on=[status], concurrency_limit=1,
             concurrency_id="docqa-index", **private,
         )
         clear_outputs = [chatbot, box, viewer, citations, document, passages_state, history_state]
