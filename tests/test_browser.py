@@ -281,6 +281,19 @@ def test_uploaded_pdf_is_indexed_asked_about_and_shown(library_page_factory, lib
     assert _uploads_named("orchard.pdf") == []
 
 
+def test_a_progress_indicator_runs_while_a_long_upload_is_indexed(library_page_factory, tmp_path) -> None:
+    log = tmp_path / "weather-log.md"
+    log.write_text("# Weather log\n\n" + "\n\n".join(
+        f"Day {i}: the wind came from the {('north', 'south', 'east', 'west')[i % 4]} and {i % 17} mm of rain fell "
+        f"on the allotment. The barometer read {990 + i % 40} hPa at noon." for i in range(300)), encoding="utf-8")
+    page = library_page_factory()
+    _upload(page, log)
+    page.wait_for_function(  # Gradio's progress over the status line: what is being done, then how far along
+        "() => /Embedding|Indexing/.test(document.querySelector('#docqa-status').innerText)", timeout=WAIT
+    )
+    page.locator("#docqa-status").get_by_text(re.compile(r"Added weather-log\.md \(\d{3} passages\)")).wait_for()
+
+
 def test_refused_upload_shows_the_reason_and_adds_nothing(library_page_factory, library_assistant, tmp_path) -> None:
     fake = tmp_path / "holiday-photo.txt"
     fake.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10" + bytes(range(256)))
