@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             from .corpus import module_texts
 
             sample = [p for _, text in module_texts() for p in text.split("\n\n")[1:]][:: 20][:400]
-            out += indexing.sweep(lambda t, b: bare_encode(t, batch_size=b), sample, (16, 32, 64, 128), (1, 2), 2)
+            out += indexing.sweep(lambda t, b: embedder.model.encode(list(t), batch_size=b), sample,
+                                  (8, 16, 32, 64, 128), (1, 2), 2)
         built, corpus_index = indexing.run(work, args.passages, embedder, bare_encode, settings, smoke)
         return built + out
 

@@ -32,7 +32,7 @@ class CountingEmbedder:
 
 def sweep(encode_with: Callable[[Sequence[str], int], None], texts: Sequence[str], batch_sizes: Sequence[int],
           threads: Sequence[int], repeats: int) -> list[Row]:
-    """Bare encode throughput of each (threads, batch size) pair over `texts`, interleaved across pairs."""
+    """docqa's encoder throughput for each (torch threads, batch size) pair over `texts`, interleaved."""
     import torch
 
     before = torch.get_num_threads()
@@ -48,7 +48,7 @@ def sweep(encode_with: Callable[[Sequence[str], int], None], texts: Sequence[str
     finally:
         torch.set_num_threads(before)
     best = max(rates, key=lambda k: p50(rates[k]))
-    return [Row("6 indexing", f"bare encode, {t} thread(s), batch {b}, {len(texts)} passages",
+    return [Row("6 indexing", f"docqa encoder, {t} thread(s), batch {b}, {len(texts)} passages",
                 f"{p50(v):.1f} passages/s", f"best: {best[0]} thread(s), batch {best[1]}",
                 f"{p50(v) / p50(rates[best]):.2f}", "-") for (t, b), v in rates.items()]
 

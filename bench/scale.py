@@ -97,8 +97,8 @@ def run(base: np.ndarray, n: int, queries: int, smoke: bool) -> list[Row]:
                     None if smoke else p50(small_times) <= 0.010))
 
     default = ann.index_kind(n) if n > ann.APPROXIMATE_ABOVE else ann.DEFAULT_KIND
-    for kind, knob, values in (("IndexIVFFlat", "nprobe", (8, 16, 32, 64)),
-                               ("IndexHNSWFlat", "efSearch", (64, 128, 256))):
+    for kind, knob, values in (("IndexIVFFlat", "nprobe", (32, 64, 128)),
+                               ("IndexHNSWFlat", "efSearch", (128, 256, 512))):
         index, seconds, memory = built[kind]
         saved = index.nprobe if kind == "IndexIVFFlat" else index.hnsw.efSearch
         extra = f"nlist {index.nlist}" if kind == "IndexIVFFlat" else f"M {ann.HNSW_M}, efConstruction {ann.HNSW_EF_CONSTRUCTION}"

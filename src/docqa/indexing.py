@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .ann import index_kind
 from .chunking import chunk_document
 from .embedding import Embedder
 from .errors import StoreError
@@ -204,7 +205,7 @@ def _build(
     manifest = {
         "model": {**_model_id(settings), "dims": int(dims)},
         "chunking": _chunking_id(settings),
-        "faiss": "IndexFlatIP",
+        "faiss": index_kind(len(chunks)),
         "sources": sources_entry,
         "skipped": skipped,
     }

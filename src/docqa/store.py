@@ -196,13 +196,11 @@ def _sanity_query(index: Any, path: Path) -> None:
 
 
 def build_faiss_index(vectors: np.ndarray) -> Any:
-    """An exact inner-product index over normalised vectors."""
-    import faiss
+    """An inner-product index over normalised vectors: exact up to `ann.APPROXIMATE_ABOVE` passages,
+    approximate (inverted lists, full vectors kept) above."""
+    from .ann import build_index
 
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    if len(vectors):
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return index
+    return build_index(vectors)
 
 
 def _fsync(path: Path) -> None:
