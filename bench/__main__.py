@@ -100,9 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         if not smoke:  # batch size and threads, on a fixed sample of docstring paragraphs
             from .corpus import module_texts
 
-            sample = [p for _, text in module_texts() for p in text.split("\n\n")[1:]][:: 20][:400]
+            sample = [p for _, text in module_texts() for p in text.split("\n\n")[1:]][:: 20][:200]
             out += indexing.sweep(lambda t, b: embedder.model.encode(list(t), batch_size=b), sample,
-                                  (8, 16, 32, 64, 128), (1, 2), 2)
+                                  (8, 16, 32, 64), (1, 2), 2)
         built, corpus_index = indexing.run(work, args.passages, embedder, bare_encode, settings, smoke)
         return built + out
 
