@@ -6,7 +6,6 @@ index or the new one and never half of either. Every file is checked against the
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ import numpy as np
 
 from . import __version__
 from .errors import IndexMismatchError, StoreError
+from .sources import file_sha256 as sha256_file
 from .types import Chunk
 
 FORMAT_VERSION = 1
@@ -60,15 +60,6 @@ class StoredIndex:
 
 
 # ---------------------------------------------------------------- reading
-
-
-def sha256_file(path: Path) -> str:
-    """sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
