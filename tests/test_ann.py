@@ -51,8 +51,8 @@ def test_store_builds_reads_and_reuses_an_approximate_index(seed_dir: Path, tmp_
     monkeypatch.setattr(ann, "APPROXIMATE_ABOVE", 2)
     index = tmp_path / "index"
     stored, _, _ = sync_index(seed_dir, index, Settings(), fake_embedder)
-    assert json.loads((index / MANIFEST).read_text())["faiss"] == "IndexIVFFlat"
-    assert type(stored.faiss_index).__name__ == "IndexIVFFlat"
+    assert json.loads((index / MANIFEST).read_text())["faiss"] == ann.DEFAULT_KIND == "IndexHNSWFlat"
+    assert type(stored.faiss_index).__name__ == ann.DEFAULT_KIND
     before = stored.passage_vectors()
     (seed_dir / "extra.md").write_text("# Extra\n\nA second document about gardening tomatoes.\n", encoding="utf-8")
     fake_embedder.calls.clear()

@@ -188,7 +188,7 @@ def _sanity_query(index: Any, path: Path) -> None:
 
 def build_faiss_index(vectors: np.ndarray) -> Any:
     """An inner-product index over normalised vectors: exact up to `ann.APPROXIMATE_ABOVE` passages,
-    approximate (inverted lists, full vectors kept) above."""
+    approximate (an HNSW graph over the full vectors, `ann.DEFAULT_KIND`) above."""
     from .ann import build_index
 
     return build_index(vectors)
