@@ -14,22 +14,22 @@ from typing import Any
 
 import numpy as np
 
-# An exact scan reads every vector: about 0.2 ms per 1,000 passages on one core here (206 ms at 1M),
-# so 10 ms at about 50,000. Above that, the approximate index.
+# An exact scan reads every vector: about 150 ms a question at 1M here, 4 ms at 50,000 (under half the
+# 10 ms budget). Above that, the approximate index.
 APPROXIMATE_ABOVE = 50_000
 
 # Measured at 1M vectors with the structure of real ones (docs/benchmarks.md, `python -m bench --only scale`):
-# HNSW: recall@5 0.985 against exact search at efSearch 256, 1.9 ms p50; built in about 5 minutes on 2 cores.
+# HNSW: recall@5 0.985 against exact search at efSearch 256, 1.6 ms p50; built in about 5 minutes on 2 cores.
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 256  # >= the retriever's 50 candidates
-# IVF: built in 17 s, but recall@5 only 0.94 at 80 probes (6 ms) and 0.96 at 128 probes (10 ms).
+# IVF: built in about 15 s, but recall@5 only 0.94 at 80 probes (6 ms) and 0.96 at 128 probes (9 ms).
 IVF_LISTS_PER_SQRT_N = 2  # nlist = 2 * sqrt(n): 2,000 cells at 1M
 IVF_TRAIN_PER_LIST = 64  # k-means on at most 64 vectors a cell (128,000 at 1M), 10 iterations
 IVF_PROBE_SHARE = 0.04  # nprobe = 4% of the cells (80 at 1M), at least 16
 
 # The store's choice: HNSW, the only one that meets both bars (recall@5 >= 0.95, <= 10 ms) with room to spare.
-# Its build costs about as much as embedding 30,000 passages, a small share of indexing a million.
+# Its build (about 5 min at 1M) costs about as much as embedding 50,000 passages, a small share of indexing 1M.
 DEFAULT_KIND = "IndexHNSWFlat"
 KINDS = ("IndexFlatIP", "IndexIVFFlat", "IndexHNSWFlat")
 
