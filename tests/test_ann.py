@@ -62,3 +62,33 @@ def test_store_builds_reads_and_reuses_an_approximate_index(seed_dir: Path, tmp_
     assert any(np.array_equal(after[i : i + len(before)], before) for i in range(len(after) - len(before) + 1))
     _, ids = stored.faiss_index.search(before[:1], 1)
     assert ids[0, 0] >= 0
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
+def test_search_params_restrict_results_to_the_chosen_ids(kind):
+    """A document filter is applied inside FAISS, for every index kind the store can build."""
+    import faiss
+
+    from docqa.ann import search_params
+
+    rng = np.random.default_rng(7)
+    vectors = rng.standard_normal((2000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    quantizer = faiss.IndexFlatIP(32)  # referenced here: the IVF index does not own it
+    if kind == "flat":
+        index = faiss.IndexFlatIP(32)
+    elif kind == "hnsw":
+        index = faiss.IndexHNSWFlat(32, 16, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efSearch = 256
+    else:
+        index = faiss.IndexIVFFlat(quantizer, 32, 8, faiss.METRIC_INNER_PRODUCT)
+        index.train(vectors)
+        index.nprobe = 8
+    index.add(vectors)
+    allowed = np.zeros(2000, dtype=bool)
+    allowed[500:540] = True
+    scores, ids = index.search(vectors[:3], 10, params=search_params(index, allowed))
+    found = ids[ids >= 0]  # an approximate index may pad with -1, which retrieval drops
+    assert found.size >= 20 and ((found >= 500) & (found < 540)).all()
+    exact = np.argsort(-(vectors[:3] @ vectors[500:540].T), axis=1)[:, :1] + 500
+    assert (ids[:, :1] == exact).mean() >= 2 / 3

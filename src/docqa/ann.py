@@ -94,3 +94,20 @@ def build_hnsw(vectors: np.ndarray, m: int = HNSW_M, ef_construction: int = HNSW
     if len(vectors):
         index.add(vectors)
     return index
+
+
+def search_params(index: Any, allowed: np.ndarray) -> Any:
+    """Search parameters that restrict a search to the ids in `allowed` (a boolean mask), keeping the
+    index's own settings (efSearch, nprobe)."""
+    import faiss
+
+    selector = faiss.IDSelectorBatch(np.flatnonzero(allowed).astype(np.int64))
+    if isinstance(index, faiss.IndexHNSW):
+        params = faiss.SearchParametersHNSW(sel=selector, efSearch=index.hnsw.efSearch)
+    elif isinstance(index, faiss.IndexIVF):
+        params = faiss.SearchParametersIVF(sel=selector, nprobe=index.nprobe)
+    else:
+        params = faiss.SearchParameters(sel=selector)
+    params.docqa_selector = selector  # the parameters hold a raw pointer: keep the selector alive with them
+    return params
+

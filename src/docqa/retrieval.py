@@ -111,8 +111,17 @@ class Retriever:
 
     def _dense(self, vector: np.ndarray, allowed: np.ndarray | None) -> dict[int, float]:
         index = self.stored.faiss_index
-        k = min(index.ntotal, max(self.settings.candidates, 1) if allowed is None else index.ntotal)
-        scores, ids = index.search(vector[None, :].astype(np.float32), k)
+        query = vector[None, :].astype(np.float32)
+        if allowed is None:
+            scores, ids = index.search(query, min(index.ntotal, self.settings.candidates))
+        else:  # only the chosen documents' passages, searched inside FAISS (no scan of the rest)
+            from .ann import search_params
+
+            wanted = int(allowed.sum())
+            if not wanted:
+                return {}
+            k = min(wanted, self.settings.candidates)
+            scores, ids = index.search(query, k, params=search_params(index, allowed))
         out = {}
         for i, s in zip(ids[0], scores[0]):
             if i >= 0 and np.isfinite(s) and (allowed is None or allowed[i]):  # FAISS pads with -1
