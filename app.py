@@ -10,7 +10,8 @@ import os
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before anything imports gradio: nothing leaves the machine
 
 from docqa import Assistant  # noqa: E402
-from docqa.web import build_demo, launch  # noqa: E402
+from docqa.serving import launch  # noqa: E402
+from docqa.web import build_demo  # noqa: E402
 
 assistant = Assistant()
 assistant.load(progress=True)

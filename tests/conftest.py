@@ -112,7 +112,8 @@ def _free_port() -> int:
 
 
 def _serve(assistant: Assistant):
-    from docqa.web import build_demo, launch
+    from docqa.serving import launch
+    from docqa.web import build_demo
 
     demo = build_demo(assistant)
     port = _free_port()

@@ -8,7 +8,8 @@ from conftest import LIBRARY_DOC_NAME, SEED_FILE
 
 from docqa import Settings
 from docqa.types import Answer, Document, Paragraph
-from docqa.web import allowed_hosts, exposure_warning, read_credentials, render_document, reply_markdown
+from docqa.serving import allowed_hosts, exposure_warning, read_credentials
+from docqa.web import render_document, reply_markdown
 
 ARTICLE_5 = "What did Hegseth say about Article 5?"
 OFF_TOPIC = "What is the boiling point of mercury?"
@@ -430,7 +431,8 @@ def test_overload_is_refused_as_busy_not_queued_without_bound(seed_assistant) ->
     from conftest import _free_port
     from gradio_client import Client
 
-    from docqa.web import build_demo, launch
+    from docqa.serving import launch
+    from docqa.web import build_demo
 
     demo = build_demo(seed_assistant, concurrency=1, queue_size=2)
     port = _free_port()
@@ -466,7 +468,7 @@ def test_importing_docqa_and_its_web_module_does_not_import_gradio() -> None:
     import subprocess
     import sys
 
-    code = "import sys, docqa, docqa.web; print(sorted(m for m in ('gradio', 'torch') if m in sys.modules))"
+    code = "import sys, docqa, docqa.web, docqa.serving; print(sorted(m for m in ('gradio', 'torch') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -160,7 +160,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .web import serve
+    from .serving import serve
 
     serve(sources=args.sources, index_dir=args.index_dir, host=args.host, port=args.port, auth=args.auth)
     return 0
