@@ -128,3 +128,23 @@ def test_dimension_mismatch_is_reported(seed_dir: Path, tmp_path: Path, fake_emb
     _sync(seed_dir, tmp_path / "index", fake_embedder)
     with pytest.raises(IndexMismatchError, match="384"):
         read_index(tmp_path / "index", dims=384)
+
+
+def test_faiss_file_of_another_index_type_is_a_mismatch(seed_dir: Path, tmp_path: Path, fake_embedder):
+    """A FAISS file of another type than the manifest records is refused, even with matching checksums."""
+    import faiss
+
+    from docqa.store import sha256_file
+
+    stored, _, _ = _sync(seed_dir, tmp_path / "index", fake_embedder)
+    vectors = stored.passage_vectors()
+    other = faiss.IndexHNSWFlat(vectors.shape[1], 8, faiss.METRIC_INNER_PRODUCT)
+    other.add(vectors)
+    path = tmp_path / "index" / FAISS_FILE
+    faiss.write_index(other, str(path))
+    manifest_path = tmp_path / "index" / MANIFEST
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"][FAISS_FILE] = {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexMismatchError, match="IndexHNSWFlat, the manifest says IndexFlatIP"):
+        read_index(tmp_path / "index")

@@ -151,6 +151,10 @@ def read_index(directory: str | Path, dims: int | None = None) -> StoredIndex:
     if index.d != dims or index.ntotal != count:
         raise IndexMismatchError(f"{faiss_path}: {index.ntotal} vectors of {index.d} dims, the manifest says "
                                  f"{count} of {dims}; run `docqa index` to rebuild")
+    kind = manifest.get("faiss")
+    if isinstance(kind, str) and type(index).__name__ != kind:
+        raise IndexMismatchError(f"{faiss_path}: a {type(index).__name__}, the manifest says {kind}; "
+                                 "run `docqa index` to rebuild")
     if index.metric_type != faiss.METRIC_INNER_PRODUCT:
         raise IndexMismatchError(f"{faiss_path}: metric type {index.metric_type}, not inner product; "
                                  "run `docqa index` to rebuild")
