@@ -1,8 +1,6 @@
 """Shared fixtures: one real model and one real index per test session; a tiny fake embedder for plumbing."""
 from __future__ import annotations
 
-import hashlib
-import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.common import HashEmbedder
 from docqa import Assistant, Settings
 from docqa.types import Chunk
 
@@ -18,39 +17,27 @@ SEEDS = ROOT / "seeds"
 SEED_FILE = next(SEEDS.glob("*.txt"))
 
 
-class FakeEmbedder:
-    """Hashed bag-of-words vectors: deterministic, instant, good enough for plumbing tests."""
+class FakeEmbedder(HashEmbedder):
+    """The benchmark's hashed bag-of-words embedder, counting its encode calls (how many texts each time), so
+    tests can prove that only what changed is embedded."""
 
     name = "fake"
 
     def __init__(self, dims: int = 64) -> None:
-        self.dims = dims
-        self.calls: list[int] = []  # number of texts in each encode call
-
-    def _vector(self, text: str) -> np.ndarray:
-        v = np.zeros(self.dims, np.float32)
-        for word in re.findall(r"\w+", text.lower()):
-            v[int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dims] += 1.0
-        return v / max(float(np.linalg.norm(v)), 1e-12)
+        super().__init__(dims)
+        self.calls: list[int] = []
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         self.calls.append(len(texts))
-        return np.vstack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dims), np.float32)
+        return super().encode_queries(texts)
 
     def encode_query(self, text: str):
-        from docqa.embedding import QueryEncoding
-
         self.calls.append(1)
-        words = [(m.start(), m.end()) for m in re.finditer(r"\w+", text)] or [(0, 0)]
-        tokens = np.vstack([self._vector(text[s:e]) for s, e in words])
-        return QueryEncoding(self._vector(text), tokens, tuple(words))
+        return super().encode_query(text)
 
     def encode_chunks(self, chunks: Sequence[Chunk], progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
         self.calls.append(len(chunks))
-        passages = [self._vector(c.text) for c in chunks]
-        sentences = [self._vector(c.text[s - c.start : e - c.start]) for c in chunks for s, e in c.sentences]
-        empty = np.zeros((0, self.dims), np.float32)
-        return (np.vstack(passages) if passages else empty), (np.vstack(sentences) if sentences else empty)
+        return super().encode_chunks(chunks, progress)
 
 
 @pytest.fixture
