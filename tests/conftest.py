@@ -118,15 +118,23 @@ def web_server(seed_assistant: Assistant):
     yield from _serve(seed_assistant)
 
 
-@pytest.fixture(scope="session")
-def markup_assistant(tmp_path_factory: pytest.TempPathFactory, embedder) -> Assistant:
-    """An Assistant over one document whose text contains HTML tags, with a real index."""
-    work = tmp_path_factory.mktemp("markup")
-    (work / "sources").mkdir()
-    (work / "sources" / MARKUP_DOC_NAME).write_text(MARKUP_DOC_TEXT, encoding="utf-8")
+def _loaded_assistant(work: Path, embedder, documents: dict[str, str], with_seed: bool = False) -> Assistant:
+    """An Assistant over `documents` (and a copy of the seed), in `work`, with its real index loaded."""
+    if with_seed:
+        shutil.copytree(SEEDS, work / "sources")
+    else:
+        (work / "sources").mkdir()
+    for name, text in documents.items():
+        (work / "sources" / name).write_text(text, encoding="utf-8")
     assistant = Assistant(sources=work / "sources", index_dir=work / "index", embedder=embedder)
     assistant.load()
     return assistant
+
+
+@pytest.fixture(scope="session")
+def markup_assistant(tmp_path_factory: pytest.TempPathFactory, embedder) -> Assistant:
+    """An Assistant over one document whose text contains HTML tags, with a real index."""
+    return _loaded_assistant(tmp_path_factory.mktemp("markup"), embedder, {MARKUP_DOC_NAME: MARKUP_DOC_TEXT})
 
 
 @pytest.fixture(scope="session")
@@ -149,12 +157,8 @@ LIBRARY_DOC_TEXT = (
 @pytest.fixture(scope="module")
 def library_assistant(tmp_path_factory: pytest.TempPathFactory, embedder) -> Assistant:
     """An Assistant over the seed and the garden note (two documents), in a folder of its own."""
-    work = tmp_path_factory.mktemp("library")
-    shutil.copytree(SEEDS, work / "sources")
-    (work / "sources" / LIBRARY_DOC_NAME).write_text(LIBRARY_DOC_TEXT, encoding="utf-8")
-    assistant = Assistant(sources=work / "sources", index_dir=work / "index", embedder=embedder)
-    assistant.load()
-    return assistant
+    return _loaded_assistant(tmp_path_factory.mktemp("library"), embedder, {LIBRARY_DOC_NAME: LIBRARY_DOC_TEXT},
+                             with_seed=True)
 
 
 @pytest.fixture(scope="module")
