@@ -19,6 +19,7 @@ def escape(text: str) -> str:
 def to_passage(hit: Hit) -> Passage:
     """The citable form of a hit."""
     c = hit.chunk
+    assert hit.highlight is not None, "only hits returned by a search are cited"
     return Passage(
         text=c.text, source=c.source, title=c.title, paragraph=c.paragraph, start=c.start, end=c.end,
         highlight=hit.highlight, score=round(float(hit.relevance), 6), page=c.page,

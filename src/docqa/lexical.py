@@ -46,13 +46,25 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
 
 
 class LexicalIndex:
-    """BM25 over passages, plus inverse document frequencies for term coverage."""
+    """BM25 over passages, plus inverse document frequencies for term coverage.
 
-    def __init__(self, texts: Sequence[str]) -> None:
+    Built from each passage's sentences, tokenised once: a passage's tokens are its sentences' tokens in order
+    (sentences are separated by whitespace only), and each sentence's term set serves the highlight."""
+
+    def __init__(self, passages: Sequence[Sequence[str]]) -> None:
         import bm25s
 
-        self.size = len(texts)
-        self._tokens = [set(t) for t in tokenize(texts)]
+        self.size = len(passages)
+        flat = tokenize([sentence for sentences in passages for sentence in sentences])
+        self._sentence_terms: list[list[set[str]]] = []
+        corpus: list[list[str]] = []
+        at = 0
+        for sentences in passages:
+            tokens = flat[at : at + len(sentences)]
+            at += len(sentences)
+            self._sentence_terms.append([set(t) for t in tokens])
+            corpus.append([term for t in tokens for term in t])
+        self._tokens = [set(terms) for terms in corpus]
         df = Counter(term for terms in self._tokens for term in terms)
         # Unseen terms weigh as much as the rarest possible term.
         self._unseen_idf = math.log(1 + (self.size + 0.5) / 0.5)
@@ -60,7 +72,7 @@ class LexicalIndex:
         self._bm25 = None
         if self.size and df:
             self._bm25 = bm25s.BM25()
-            self._bm25.index([list(t) for t in tokenize(texts)], show_progress=False)
+            self._bm25.index(corpus, show_progress=False)
 
     @staticmethod
     def query_words(query: str) -> list[tuple[int, int, str]]:
@@ -97,3 +109,7 @@ class LexicalIndex:
     def passage_terms(self, passage: int) -> set[str]:
         """The set of terms of one passage."""
         return self._tokens[passage]
+
+    def sentence_terms(self, passage: int) -> list[set[str]]:
+        """The set of terms of each sentence of one passage."""
+        return self._sentence_terms[passage]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -41,7 +41,7 @@ class Hit:
     cosine: float  # passage vs. question
     sentence_cosine: float  # best sentence vs. question
     coverage: float  # idf-weighted share of the question's terms in the passage
-    highlight: tuple[int, int]
+    highlight: tuple[int, int] | None = None  # set only on the hits a search returns
 
     @property
     def relevance(self) -> float:
@@ -65,7 +65,8 @@ class Retriever:
         self.stored = stored
         self.embedder = embedder
         self.settings = settings
-        self.lexical = LexicalIndex([c.text for c in stored.chunks])
+        self.lexical = LexicalIndex([[c.text[a - c.start : b - c.start] for a, b in c.sentences]
+                                     for c in stored.chunks])
 
     def search(self, query: str, top_k: int, sources: Collection[str] | None = None) -> SearchResult:
         """The best `top_k` passages for `query`, best first, optionally only from `sources`."""
@@ -89,9 +90,10 @@ class Retriever:
         answering = [h for h in hits[: max(top_k * 3, 10)]
                      if h.relevance >= RELEVANCE_BAR and self._grounded(h, encoding, words)]
         if not answering:
-            return SearchResult(query, hits[:top_k], False)
+            return SearchResult(query, self._highlighted(hits[:top_k], vector, terms), False)
         bar = max(RELEVANCE_BAR, FOLLOWER_RATIO * answering[0].relevance)
-        return SearchResult(query, [h for h in answering if h.relevance >= bar][:top_k], True)
+        chosen = [h for h in answering if h.relevance >= bar][:top_k]
+        return SearchResult(query, self._highlighted(chosen, vector, terms), True)
 
     def _grounded(self, hit: Hit, encoding: QueryEncoding, words: list[tuple[int, int, str]]) -> bool:
         """Whether the passage speaks to the part of the question that it does not share word for word."""
@@ -124,7 +126,7 @@ class Retriever:
             scores, ids = index.search(query, k, params=search_params(index, allowed))
         out = {}
         for i, s in zip(ids[0], scores[0]):
-            if i >= 0 and np.isfinite(s) and (allowed is None or allowed[i]):  # FAISS pads with -1
+            if i >= 0 and np.isfinite(s):  # FAISS pads with -1
                 out[int(i)] = float(s)
         return out
 
@@ -145,24 +147,23 @@ class Retriever:
         return sorted(fused.items(), key=lambda item: (-item[1], item[0]))[: self.settings.candidates]
 
     def _hit(self, i: int, score: float, vector: np.ndarray, terms: list[str], dense: dict[int, float]) -> Hit:
-        chunk = self.stored.chunks[i]
         cosine = dense.get(i)
         if cosine is None:
             cosine = float(self.stored.faiss_index.reconstruct(i) @ vector)
-        cosines = self.stored.chunk_sentence_vectors(i) @ vector
-        return Hit(chunk, i, score, cosine, float(cosines.max()), self.lexical.coverage(terms, i),
-                   self._highlight(chunk, cosines, terms))
+        sentence_cosine = float((self.stored.chunk_sentence_vectors(i) @ vector).max())
+        return Hit(self.stored.chunks[i], i, score, cosine, sentence_cosine, self.lexical.coverage(terms, i))
 
-    def _highlight(self, chunk: Chunk, cosines: np.ndarray, terms: list[str]) -> tuple[int, int]:
-        """The span of the sentence (or two adjacent sentences) that best answers the query."""
-        spans = chunk.sentences
+    def _highlighted(self, hits: list[Hit], vector: np.ndarray, terms: list[str]) -> list[Hit]:
+        return [replace(h, highlight=self._highlight(h.position, vector, terms)) for h in hits]
+
+    def _highlight(self, i: int, vector: np.ndarray, terms: list[str]) -> tuple[int, int]:
+        """The span of the sentence (or two adjacent sentences) of passage `i` that best answers the query."""
+        spans = self.stored.chunks[i].sentences
         if len(spans) == 1:
             return spans[0]
-        from .lexical import tokenize
-
-        words = tokenize([chunk.text[s - chunk.start : e - chunk.start] for s, e in spans])
-        scores = [float(c) + COVERAGE_WEIGHT * self.lexical.text_coverage(terms, set(w))
-                  for c, w in zip(cosines, words)]
+        cosines = self.stored.chunk_sentence_vectors(i) @ vector
+        scores = [float(c) + COVERAGE_WEIGHT * self.lexical.text_coverage(terms, words)
+                  for c, words in zip(cosines, self.lexical.sentence_terms(i))]
         best = int(np.argmax(scores))
         first = last = best
         if best > 0 and scores[best - 1] >= scores[best] - HIGHLIGHT_MARGIN:
