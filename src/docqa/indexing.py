@@ -14,9 +14,8 @@ import numpy as np
 from .ann import index_kind
 from .chunking import chunk_document
 from .embedding import Embedder
-from .errors import StoreError
+from .errors import SourceError, StoreError
 from .settings import Settings
-from .errors import SourceError
 from .sources import SourceFile, load_document, scan_sources
 from .store import StoredIndex, group_by_source, leftovers, lock_for, read_index, recover, write_index
 from .types import Chunk
@@ -48,15 +47,19 @@ def _chunking_id(settings: Settings) -> dict[str, Any]:
     return {"splitter": "pysbd", "max_passage_chars": settings.max_passage_chars, "language": settings.language}
 
 
+def _same_model(manifest: dict[str, Any], settings: Settings) -> bool:
+    model = _model_id(settings)
+    return {k: manifest["model"].get(k) for k in model} == model
+
+
 def stale_reasons(manifest: dict[str, Any], documents: dict[str, SourceFile], settings: Settings) -> list[str]:
     """Why an index no longer matches the sources and settings (empty when it is fresh).
 
     A file that could not be read is remembered in the manifest with its hash, and is not retried until
     it changes."""
     reasons = []
-    model = _model_id(settings)
-    if {k: manifest["model"].get(k) for k in model} != model:
-        reasons.append(f"model changed ({manifest['model'].get('name')} -> {model['name']})")
+    if not _same_model(manifest, settings):
+        reasons.append(f"model changed ({manifest['model'].get('name')} -> {settings.model_name})")
     if manifest["chunking"] != _chunking_id(settings):
         reasons.append("chunking settings changed")
     indexed = {name: entry.get("sha256") for name, entry in manifest["sources"].items()}
@@ -155,51 +158,40 @@ def _build(
     progress: bool,
 ) -> SyncReport:
     reusable = _reusable(previous, documents, settings) if previous is not None else {}
-    chunks: list[Chunk] = []
-    passage_parts: list[np.ndarray] = []
-    sentence_parts: list[np.ndarray] = []
-    fresh: list[Chunk] = []
-    fresh_slots: list[int] = []
-    sources_entry: dict[str, Any] = {}
+    # Per source, in order: its chunks, and their vectors when they can be kept (None: to embed).
+    parts: list[tuple[str, list[Chunk], np.ndarray | None, np.ndarray | None]] = []
     skipped: dict[str, dict[str, str]] = {}
-    embedded, reused = [], []
     for name, source in documents.items():
-        first = len(chunks)
         if name in reusable:
-            doc_chunks, vectors, sentence_vectors = reusable[name]
-            chunks.extend(doc_chunks)
-            passage_parts.append(vectors)
-            sentence_parts.append(sentence_vectors)
-            reused.append(name)
-            title = doc_chunks[0].title if doc_chunks else name
-        else:
-            try:
-                doc = load_document(source.path, root)
-            except SourceError as exc:
-                log.warning("skipping %s", exc)
-                skipped[name] = {"sha256": source.sha256, "reason": str(exc)}
-                continue
-            title = doc.title
-            doc_chunks = chunk_document(doc, settings.max_passage_chars, settings.language)
-            chunks.extend(doc_chunks)
-            fresh.extend(doc_chunks)
-            fresh_slots.append(len(passage_parts))
-            passage_parts.append(np.zeros((0, 0), np.float32))  # filled below
-            sentence_parts.append(np.zeros((0, 0), np.float32))
-            embedded.append(name)
-        sources_entry[name] = {"sha256": source.sha256, "title": title, "first": first,
-                               "passages": len(chunks) - first}
+            parts.append((name, *reusable[name]))
+            continue
+        try:
+            doc = load_document(source.path, root)
+        except SourceError as exc:
+            log.warning("skipping %s", exc)
+            skipped[name] = {"sha256": source.sha256, "reason": str(exc)}
+            continue
+        parts.append((name, chunk_document(doc, settings.max_passage_chars, settings.language), None, None))
+    fresh = [c for _, doc_chunks, vectors, _ in parts if vectors is None for c in doc_chunks]
     if fresh:
-        vectors, sentence_vectors = embedder.encode_chunks(fresh, progress=progress)
+        new_vectors, new_sentences = embedder.encode_chunks(fresh, progress=progress)
         p_at = s_at = 0
-        by_source = group_by_source(fresh)
-        for slot, name in zip(fresh_slots, embedded):
-            n = len(by_source.get(name, []))
-            s = sum(len(fresh[i].sentences) for i in by_source.get(name, []))
-            passage_parts[slot] = vectors[p_at : p_at + n]
-            sentence_parts[slot] = sentence_vectors[s_at : s_at + s]
-            p_at, s_at = p_at + n, s_at + s
-    dims = embedder.dims if not chunks else next(p.shape[1] for p in passage_parts if p.size)
+        for k, (name, doc_chunks, vectors, _) in enumerate(parts):
+            if vectors is None:
+                n, m = len(doc_chunks), sum(len(c.sentences) for c in doc_chunks)
+                parts[k] = (name, doc_chunks, new_vectors[p_at : p_at + n], new_sentences[s_at : s_at + m])
+                p_at, s_at = p_at + n, s_at + m
+    chunks: list[Chunk] = []
+    sources_entry: dict[str, Any] = {}
+    for name, doc_chunks, _, _ in parts:
+        sources_entry[name] = {"sha256": documents[name].sha256, "title": doc_chunks[0].title,
+                               "first": len(chunks), "passages": len(doc_chunks)}
+        chunks.extend(doc_chunks)
+    passage_parts = [vectors for _, _, vectors, _ in parts]
+    sentence_parts = [sentences for _, _, _, sentences in parts]
+    embedded = list(dict.fromkeys(c.source for c in fresh))
+    reused = [name for name, _, _, _ in parts if name in reusable]
+    dims = embedder.dims if not chunks else next(p.shape[1] for p in passage_parts if p is not None and p.size)
     passage_vectors = _stack(passage_parts, dims)
     sentence_vectors = _stack(sentence_parts, dims)
     manifest = {
@@ -215,8 +207,8 @@ def _build(
                       tuple(f"{n}: {v['reason']}" for n, v in skipped.items()))
 
 
-def _stack(parts: list[np.ndarray], dims: int) -> np.ndarray:
-    parts = [p for p in parts if p.size]
+def _stack(parts: list[np.ndarray | None], dims: int) -> np.ndarray:
+    parts = [p for p in parts if p is not None and p.size]
     return np.vstack(parts).astype(np.float32) if parts else np.zeros((0, dims), np.float32)
 
 
@@ -225,7 +217,7 @@ def _reusable(
 ) -> dict[str, tuple[list[Chunk], np.ndarray, np.ndarray]]:
     """Chunks and vectors of documents whose bytes, model and chunking are unchanged."""
     manifest = previous.manifest
-    if manifest["chunking"] != _chunking_id(settings) or manifest["model"].get("name") != settings.model_name:
+    if manifest["chunking"] != _chunking_id(settings) or not _same_model(manifest, settings):
         return {}
     vectors = previous.passage_vectors()
     out = {}
