@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .answer import build_answer, small_talk
-from .conversation import clean_history, clean_question, is_small_talk, looks_like_follow_up, resolve_query
+from .conversation import clean_history, clean_question, is_small_talk, resolve_query
 from .embedding import Embedder, get_embedder
 from .errors import SourceError
 from .indexing import SyncReport, sync_index
@@ -166,7 +166,7 @@ class Assistant:
         result = retriever.search(text, top_k, sources)
         query = resolve_query(text, messages, self.settings.max_question_chars)
         if query != text:
-            result = _prefer(result, retriever.search(query, top_k, sources), looks_like_follow_up(text))
+            result = _prefer(result, retriever.search(query, top_k, sources))
         scope = "document" if len(sources if sources is not None else self._files) <= 1 else "documents"
         return build_answer(text, result.query, result.hits, result.found, scope)
 
@@ -189,12 +189,11 @@ def _safe_name(name: str) -> str:
     return name
 
 
-def _prefer(alone: SearchResult, with_context: SearchResult, leans_back: bool) -> SearchResult:
-    """Choose between searching the question alone and with the previous question prepended."""
+def _prefer(alone: SearchResult, with_context: SearchResult) -> SearchResult:
+    """For a follow-up, choose between searching the question alone and joined to the previous question:
+    the one that finds an answer, and with context unless the question alone is clearly better grounded."""
     if not with_context.found:
         return alone
     if not alone.found:
         return with_context
-    best_alone = alone.hits[0].relevance
-    best_context = with_context.hits[0].relevance
-    return with_context if leans_back and best_context >= best_alone - 0.05 else alone
+    return with_context if with_context.hits[0].relevance >= alone.hits[0].relevance - 0.05 else alone
