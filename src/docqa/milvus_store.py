@@ -1,0 +1,350 @@
+"""Milvus store: everything the FAISS folder holds, kept in Milvus collections and updated in place.
+
+A document's passages and sentence vectors are written once under a content key (a hash of its passages and
+vectors), and a `doc:` row marks them complete. A generation is committed by inserting one `head:` row that
+lists the documents it holds, in order, with the manifest. Readers follow the newest head, so a build that dies
+before its head leaves the previous generation answerable, and an unchanged document is neither embedded nor
+written again. What no head refers to any more is deleted after each commit (and by `recover`).
+
+Answers come from docqa's own ranking: `read` loads the passages and vectors into the same in-memory FAISS
+index and BM25 that the folder gives, so both stores answer alike.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import IndexMismatchError, StoreError
+from .milvus_schema import MilvusTarget, connect, create_collections, reason
+from .types import Chunk
+
+HEAD = "head:"
+DOC = "doc:"
+INSERT_BATCH = 500  # rows per insert call: well under a server's 64 MB gRPC message at 384 dims
+READ_BATCH = 2_000  # rows per query-iterator page (a server caps one query at 16,384 rows)
+KEEP_HEADS = 2  # the live head and the one before, so a reader that just read the old one can finish
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One committed generation read back: the manifest and every passage with its vectors, in order."""
+
+    version: str
+    manifest: dict[str, Any]
+    chunks: list[Chunk]
+    passage_vectors: np.ndarray
+    sentence_vectors: np.ndarray
+
+
+class MilvusStore:
+    """The Milvus collections of one `MilvusTarget`, read and written by generation."""
+
+    def __init__(self, target: MilvusTarget) -> None:
+        self.target = target
+        self.location = target.label
+        self._client: Any = None
+        self._lock = threading.RLock()
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = connect(self.target)
+        return self._client
+
+    def _call(self, what: str, call, *args: Any, **kwargs: Any) -> Any:
+        """A pymilvus call whose failure becomes one StoreError naming the store and the fix."""
+        try:
+            return call(*args, **kwargs)
+        except StoreError:
+            raise
+        except Exception as exc:  # MilvusException and grpc errors: server gone, collection dropped, ...
+            raise StoreError(f"{self.location}: {what} failed ({reason(exc)}); check that Milvus is running, "
+                             f"then run `docqa index --store {self.location}`") from exc
+
+    # ------------------------------------------------------------ reading
+
+    def _heads(self) -> list[dict[str, Any]]:
+        meta = self.target.collection("meta")
+        if not self._call("listing collections", self.client.has_collection, meta):
+            return []
+        self._call("loading the collection", self.client.load_collection, meta)
+        rows = self._call("reading the generations", self.client.query, meta,
+                          filter=f'key like "{HEAD}%"', output_fields=["key", "value"])
+        return sorted(rows, key=lambda r: r["key"])
+
+    def current_version(self) -> str | None:
+        """The newest committed generation's key (a cheap query; None when nothing is committed)."""
+        meta = self.target.collection("meta")
+        if not self._call("listing collections", self.client.has_collection, meta):
+            return None
+        rows = self._call("reading the generations", self.client.query, meta,
+                          filter=f'key like "{HEAD}%"', output_fields=["key"])
+        return max((r["key"] for r in rows), default=None)
+
+    def snapshot(self, dims: int | None = None) -> Snapshot:
+        """The newest generation, checked: every listed document complete, counts as the head says."""
+        with self._lock:
+            for attempt in range(3):
+                heads = self._heads()
+                if not heads:
+                    raise StoreError(f"{self.location}: no index in collection {self.target.name!r} "
+                                     f"(run `docqa index --store {self.location}`)")
+                head = heads[-1]
+                try:
+                    return self._read_head(head, dims)
+                except IndexMismatchError:
+                    raise
+                except StoreError:  # a newer commit may have deleted what this head lists: read the newer one
+                    if attempt == 2 or self.current_version() == head["key"]:
+                        raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _read_head(self, head: dict[str, Any], want_dims: int | None) -> Snapshot:
+        value = head["value"]
+        try:
+            manifest = json.loads(value["manifest"])
+            dims = int(value["dims"])
+            docs = [(str(s), str(k), int(n), int(m)) for s, k, n, m in value["docs"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StoreError(f"{self.location}: generation {head['key']} is unreadable ({exc}); "
+                             f"run `docqa index --store {self.location}`") from exc
+        if want_dims is not None and dims != want_dims:
+            raise IndexMismatchError(f"{self.location}: built with {dims}-d vectors, the model gives {want_dims}; "
+                                     f"run `docqa index --store {self.location}` to rebuild")
+        passages = self._rows(self.target.collection("p", dims), [k for _, k, _, _ in docs],
+                              ["doc_key", "ordinal", "source", "text", "dense", "info"])
+        sentences = self._rows(self.target.collection("s", dims), [k for _, k, _, _ in docs],
+                               ["pk", "doc_key", "ordinal", "vector"])
+        by_doc: dict[str, list[dict[str, Any]]] = {}
+        for row in passages:
+            by_doc.setdefault(row["doc_key"], []).append(row)
+        sentences_by: dict[tuple[str, int], list[tuple[int, list[float]]]] = {}
+        for row in sentences:
+            k = int(row["pk"].rsplit(":", 1)[1])
+            sentences_by.setdefault((row["doc_key"], int(row["ordinal"])), []).append((k, row["vector"]))
+        chunks: list[Chunk] = []
+        vectors: list[list[float]] = []
+        sentence_vectors: list[list[float]] = []
+        for source, key, count, sentence_count in docs:
+            rows = sorted(by_doc.get(key, []), key=lambda r: r["ordinal"])
+            got = sum(len(sentences_by.get((key, r["ordinal"]), [])) for r in rows)
+            if len(rows) != count or got != sentence_count:
+                raise StoreError(f"{self.location}: document {source!r} is half-written ({len(rows)} of {count} "
+                                 f"passages, {got} of {sentence_count} sentence vectors); "
+                                 f"run `docqa index --store {self.location}` to rebuild")
+            for row in rows:
+                chunk = _chunk(row)
+                own = sorted(sentences_by.get((key, row["ordinal"]), []))
+                if len(own) != len(chunk.sentences):
+                    raise StoreError(f"{self.location}: passage {row['ordinal']} of {source!r} has {len(own)} "
+                                     f"sentence vectors for {len(chunk.sentences)} sentences; run `docqa index`")
+                chunks.append(chunk)
+                vectors.append(row["dense"])
+                sentence_vectors.extend(v for _, v in own)
+        return Snapshot(head["key"], manifest, chunks, _matrix(vectors, dims), _matrix(sentence_vectors, dims))
+
+    def _rows(self, collection: str, keys: list[str], fields: list[str]) -> list[dict[str, Any]]:
+        if not keys:
+            return []
+        if not self._call("listing collections", self.client.has_collection, collection):
+            raise StoreError(f"{self.location}: collection {collection} is missing; "
+                             f"run `docqa index --store {self.location}` to rebuild")
+        self._call("loading the collection", self.client.load_collection, collection)
+        out: list[dict[str, Any]] = []
+        for first in range(0, len(keys), 200):  # a filter lists at most 200 documents
+            expr = f"doc_key in {json.dumps(keys[first : first + 200])}"
+            iterator = self._call("reading passages", self.client.query_iterator, collection, filter=expr,
+                                  output_fields=fields, batch_size=READ_BATCH)
+            try:
+                while batch := self._call("reading passages", iterator.next):
+                    out.extend(batch)
+            finally:
+                iterator.close()
+        return out
+
+    # ------------------------------------------------------------ writing
+
+    def writer(self, dims: int) -> MilvusWriter:
+        """A writer for a new generation; nothing is visible to readers until `commit`."""
+        with self._lock:
+            self._call("creating the collections", create_collections, self.client, self.target, dims)
+        return MilvusWriter(self, dims)
+
+    @contextlib.contextmanager
+    def lock(self, timeout: float = 600.0) -> Iterator[None]:
+        """One build at a time: in this process, and for Milvus Lite across processes (a file lock beside
+        the database). A Milvus server has one indexer by design (docs/scaling.md)."""
+        from filelock import FileLock
+
+        with self._lock:
+            if self.target.lite:
+                path = Path(self.target.uri)
+                with FileLock(str(path.with_name(f".{path.name}.lock")), timeout=timeout):
+                    yield
+            else:
+                yield
+
+    def recover(self) -> None:
+        """Delete documents no kept generation lists (left by a build that died), and old generations."""
+        with self._lock:
+            self._collect()
+
+    def _collect(self) -> None:
+        heads = self._heads()
+        meta = self.target.collection("meta")
+        kept, dropped = heads[-KEEP_HEADS:], heads[:-KEEP_HEADS]
+        if dropped:
+            self._call("deleting old generations", self.client.delete, meta,
+                       filter=f"key in {json.dumps([h['key'] for h in dropped])}")
+        live = {k for h in kept for _, k, _, _ in h["value"].get("docs", [])}
+        dims = {int(h["value"]["dims"]) for h in kept}
+        rows = self._call("listing documents", self.client.query, meta, filter=f'key like "{DOC}%"',
+                          output_fields=["key", "value"])
+        dead = [r for r in rows if r["key"][len(DOC):] not in live]
+        dead_keys = [r["key"][len(DOC):] for r in dead]
+        for first in range(0, len(dead_keys), 200):
+            expr = f"doc_key in {json.dumps(dead_keys[first : first + 200])}"
+            for d in {int(r["value"].get("dims", 0)) for r in dead}:
+                for kind in ("p", "s"):
+                    name = self.target.collection(kind, d)
+                    if self._call("listing collections", self.client.has_collection, name):
+                        self._call("deleting old passages", self.client.delete, name, filter=expr)
+        if dead:
+            self._call("deleting old documents", self.client.delete, meta,
+                       filter=f"key in {json.dumps([r['key'] for r in dead])}")
+        if dims:  # data collections of another dimension that no kept generation uses
+            prefix = f"{self.target.name}_"
+            for name in self._call("listing collections", self.client.list_collections):
+                kind = name[len(prefix):]
+                if name.startswith(prefix) and kind[:1] in ("p", "s") and kind[1:].isdigit() \
+                        and int(kind[1:]) not in dims:
+                    self._call("dropping an unused collection", self.client.drop_collection, name)
+
+    def close(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.close()
+            self._client = None
+
+
+class MilvusWriter:
+    """Adds documents' passages under content keys; `commit` makes them the new generation in one insert."""
+
+    def __init__(self, store: MilvusStore, dims: int) -> None:
+        self.store = store
+        self.dims = dims
+        self.docs: list[tuple[str, str, int, int]] = []  # (source, doc_key, passages, sentences) in order
+        self.written: list[str] = []  # documents this writer inserted (the rest were already stored)
+        self._pending: tuple[list[Chunk], list[np.ndarray], list[np.ndarray]] = ([], [], [])
+
+    @property
+    def count(self) -> int:
+        return sum(n for _, _, n, _ in self.docs) + len(self._pending[0])
+
+    def add(self, chunks: Sequence[Chunk], passage_vectors: np.ndarray, sentence_vectors: np.ndarray) -> None:
+        """Passages with their vectors (one row per chunk, one per sentence of each, in order)."""
+        if passage_vectors.shape != (len(chunks), self.dims) or sentence_vectors.shape != (
+                sum(len(c.sentences) for c in chunks), self.dims):
+            raise ValueError(f"vectors of shape {passage_vectors.shape} and {sentence_vectors.shape} do not fit "
+                             f"{len(chunks)} passages of {self.dims} dims")
+        at = 0
+        for chunk, vector in zip(chunks, passage_vectors):
+            if self._pending[0] and self._pending[0][-1].source != chunk.source:
+                self._flush()
+            n = len(chunk.sentences)
+            self._pending[0].append(chunk)
+            self._pending[1].append(vector)
+            self._pending[2].append(sentence_vectors[at : at + n])
+            at += n
+
+    def _flush(self) -> None:
+        chunks, vectors, sentences = self._pending
+        self._pending = ([], [], [])
+        if not chunks:
+            return
+        passage_vectors = np.asarray(vectors, dtype=np.float32).reshape(len(chunks), self.dims)
+        sentence_vectors = np.concatenate(sentences).astype(np.float32).reshape(-1, self.dims)
+        key = doc_key(chunks, passage_vectors, sentence_vectors)
+        self.docs.append((chunks[0].source, key, len(chunks), len(sentence_vectors)))
+        store, target, client = self.store, self.store.target, self.store.client
+        meta = target.collection("meta")
+        if store._call("checking a document", client.get, meta, ids=[DOC + key]):
+            return  # already stored, complete: an unchanged document is not written again
+        passage_rows = [{"pk": f"{key}:{i}", "doc_key": key, "source": c.source, "ordinal": i, "text": c.text,
+                         "dense": v.tolist(), "info": _info(c)} for i, (c, v) in enumerate(zip(chunks, vectors))]
+        sentence_rows, at = [], 0
+        for i, c in enumerate(chunks):
+            for k in range(len(c.sentences)):
+                sentence_rows.append({"pk": f"{key}:{i}:{k}", "doc_key": key, "ordinal": i,
+                                      "vector": sentence_vectors[at].tolist()})
+                at += 1
+        for name, rows in ((target.collection("p", self.dims), passage_rows),
+                           (target.collection("s", self.dims), sentence_rows)):
+            for first in range(0, len(rows), INSERT_BATCH):
+                store._call("writing passages", client.upsert, name, rows[first : first + INSERT_BATCH])
+        store._call("writing passages", client.insert, meta, [{
+            "key": DOC + key, "unused": [0.0, 0.0],
+            "value": {"source": chunks[0].source, "passages": len(chunks), "sentences": len(sentence_vectors),
+                      "dims": self.dims}}])  # written last: no marker, no document
+        self.written.append(chunks[0].source)
+
+    def commit(self, manifest: dict[str, Any] | str) -> str:
+        """Make the added documents the live generation (one insert); returns its key."""
+        self._flush()
+        text = manifest if isinstance(manifest, str) else json.dumps(manifest, ensure_ascii=False)
+        store = self.store
+        with store._lock:
+            previous = store.current_version()
+            generation = int(previous[len(HEAD):].split("-")[0]) + 1 if previous else 1
+            key = f"{HEAD}{generation:012d}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+            store._call("committing the generation", store.client.insert, store.target.collection("meta"), [{
+                "key": key, "unused": [0.0, 0.0],
+                "value": {"manifest": text, "dims": self.dims, "docs": [list(d) for d in self.docs]}}])
+            try:
+                store._collect()
+            except StoreError as exc:  # the generation is live; leftovers go at the next build or recover()
+                import logging
+
+                logging.getLogger("docqa").warning("%s", exc)
+            return key
+
+    def abort(self) -> None:
+        """Forget what was added; rows already written are collected by the next commit or `recover`."""
+        self._pending = ([], [], [])
+        self.docs = []
+
+
+def doc_key(chunks: Sequence[Chunk], passage_vectors: np.ndarray, sentence_vectors: np.ndarray) -> str:
+    """A content key for one document's stored rows: its passages (text, offsets, spans) and vectors."""
+    h = hashlib.sha256()
+    for c in chunks:
+        h.update(json.dumps([c.source, c.text, _info(c)], ensure_ascii=False).encode())
+    h.update(np.ascontiguousarray(passage_vectors, dtype="<f4").tobytes())
+    h.update(np.ascontiguousarray(sentence_vectors, dtype="<f4").tobytes())
+    return h.hexdigest()[:40]
+
+
+def _info(c: Chunk) -> dict[str, Any]:
+    return {"title": c.title, "paragraph": c.paragraph, "page": c.page, "start": c.start, "end": c.end,
+            "sentences": [list(s) for s in c.sentences]}
+
+
+def _chunk(row: dict[str, Any]) -> Chunk:
+    info = row["info"]
+    return Chunk(source=str(row["source"]), title=str(info["title"]), paragraph=int(info["paragraph"]),
+                 start=int(info["start"]), end=int(info["end"]), text=str(row["text"]),
+                 sentences=tuple((int(s), int(e)) for s, e in info["sentences"]),
+                 page=None if info.get("page") is None else int(info["page"]))
+
+
+def _matrix(rows: list[list[float]], dims: int) -> np.ndarray:
+    return np.asarray(rows, dtype=np.float32).reshape(len(rows), dims)
