@@ -64,7 +64,11 @@ def test_parse_store() -> None:
             parse_store(bad)
 
 
-def test_round_trip_is_exact(store: MilvusStore, two_docs) -> None:
+@pytest.mark.parametrize("read_limit", [16_384, 7])  # 7: every read is split, as a server's row cap would
+def test_round_trip_is_exact(store: MilvusStore, two_docs, read_limit: int, monkeypatch) -> None:
+    import docqa.milvus_store
+
+    monkeypatch.setattr(docqa.milvus_store, "READ_LIMIT", read_limit)
     _write(store, two_docs, {"model": "fake"})
     snap = store.snapshot(64)
     chunks = [c for d in two_docs for c in d[0]]
@@ -148,3 +152,70 @@ def test_lite_file_held_by_another_process(store: MilvusStore, two_docs, tmp_pat
     assert run.returncode == 1
     last = run.stderr.strip().splitlines()[-1]
     assert "another process has the file open" in last and "http://host:19530" in last
+
+
+# ---------------------------------------------------------------- through Assistant and the CLI
+
+
+def _questions() -> list[str]:
+    from docqa.evaluation import load_gold
+
+    gold = load_gold()
+    return [q["question"] for q in gold.answerable] + list(gold.off_topic)
+
+
+def test_same_answers_as_the_folder(seed_assistant, embedder, tmp_path: Path) -> None:
+    """The real model: every answer (found, passages, offsets, highlight, scores) equals the folder's."""
+    from docqa import Assistant
+
+    milvus = Assistant(sources=seed_assistant.sources, embedder=embedder, store=f"milvus:{tmp_path / 'docqa.db'}")
+    assert milvus.load().rebuilt
+    text = SEED_FILE.read_text(encoding="utf-8")
+    for question in _questions():
+        answer = milvus.ask(question)
+        assert answer.to_dict() == seed_assistant.ask(question).to_dict(), question
+        assert all(text[p.start : p.end] == p.text for p in answer.passages + answer.closest)
+    milvus.store.close()
+
+
+def test_add_and_remove_in_place_and_seen_by_a_second_assistant(seed_dir: Path, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from docqa import Assistant, Settings
+
+    spec = f"milvus:{tmp_path / 'docqa.db'}"
+    settings = replace(Settings(), store_refresh_seconds=0.0)
+    embedder = FakeEmbedder()
+    writer = Assistant(sources=seed_dir, embedder=embedder, store=spec, settings=settings)
+    writer.load()
+    reader = Assistant(sources=seed_dir, embedder=FakeEmbedder(), store=spec, settings=settings)
+    reader.load()
+    assert not reader.last_sync.rebuilt
+    note = tmp_path / "pantry.txt"
+    note.write_text("Pantry\n\nThe apple store is kept at four degrees Celsius.\n", encoding="utf-8")
+    embedder.calls.clear()
+    report = writer.add([note])
+    assert report.embedded == ("pantry.txt",) and report.reused == (SEED_FILE.name,)
+    assert embedder.calls[0] == len(chunk_document(load_document(note, tmp_path)))  # only the new document
+    answer = reader.ask("How cold is the apple store?")
+    assert answer.found and answer.passages[0].source == "pantry.txt"
+    writer.remove("pantry.txt")
+    assert "pantry.txt" not in {p.source for p in reader.ask("How cold is the apple store?").passages}
+    assert [d.name for d in reader.list_documents()] == [SEED_FILE.name]
+    writer.store.close()
+    reader.store.close()
+
+
+def test_cli_index_and_ask_with_store(seed_dir: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    from docqa.cli import main
+
+    monkeypatch.delenv("DOCQA_STORE", raising=False)
+    store = f"milvus:{tmp_path / 'docqa.db'}"
+    assert main(["index", "--sources", str(seed_dir), "--store", store]) == 0
+    assert f"into {store}" in capsys.readouterr().out
+    assert main(["ask", "--sources", str(seed_dir), "--store", store, "--json", "What about Article 5?"]) == 0
+    out = capsys.readouterr().out
+    assert '"found": true' in out
+    monkeypatch.setenv("DOCQA_STORE", "milvus:")
+    assert main(["list", "--sources", str(seed_dir)]) == 2
+    assert "give a file after 'milvus:'" in capsys.readouterr().err

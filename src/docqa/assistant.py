@@ -1,8 +1,10 @@
 """Assistant: loads the index once, then answers questions (with follow-ups) from it."""
 from __future__ import annotations
 
+import logging
 import shutil
 import threading
+import time
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,13 +13,14 @@ from typing import Any
 from .answer import build_answer, small_talk
 from .conversation import clean_history, clean_question, is_small_talk, resolve_query
 from .embedding import Embedder, get_embedder
-from .errors import SourceError
+from .errors import SourceError, StoreError
 from .indexing import SyncReport, sync_index
 from .retrieval import Retriever, SearchResult
-from .settings import Settings, default_index_dir, default_sources
+from .settings import Settings, default_index_dir, default_sources, default_store
 from .sources import READERS, SourceFile, file_sha256, load_document
 from .types import Answer, Document
 
+log = logging.getLogger("docqa")
 
 @dataclass(frozen=True)
 class DocumentInfo:
@@ -38,6 +41,7 @@ class Assistant:
         index_dir: str | Path | None = None,
         settings: Settings | None = None,
         embedder: Embedder | None = None,
+        store: str | None = None,
     ) -> None:
         self.sources = Path(sources) if sources is not None else default_sources()
         self.index_dir = Path(index_dir) if index_dir is not None else default_index_dir()
@@ -50,6 +54,10 @@ class Assistant:
         self._documents: dict[tuple[str, str], Document] = {}
         self._lock = threading.RLock()
         self.last_sync: SyncReport | None = None
+        from .milvus_sync import open_store
+
+        self.store = open_store(store if store is not None else default_store())  # None: the index folder
+        self._checked = 0.0  # when the Milvus store was last asked for a newer generation
 
     @property
     def embedder(self) -> Embedder:
@@ -60,10 +68,17 @@ class Assistant:
     def load(self, progress: bool = False, force: bool = False) -> SyncReport:
         """Bring the index up to date with the sources (embedding only what changed) and load it."""
         with self._lock:
-            stored, files, report = sync_index(
-                self.sources, self.index_dir, self.settings, self.embedder, progress=progress, force=force
-            )
+            if self.store is not None:
+                from .milvus_sync import sync_milvus
+
+                stored, files, report = sync_milvus(self.sources, self.store, self.settings, self.embedder,
+                                                    progress=progress, force=force)
+            else:
+                stored, files, report = sync_index(
+                    self.sources, self.index_dir, self.settings, self.embedder, progress=progress, force=force
+                )
             self._retriever = Retriever(stored, self.embedder, self.settings)
+            self._checked = time.monotonic()
             self._retriever.search("warm up", 1)  # the first encode pays for torch's lazy set-up: not a user
             indexed = stored.manifest["sources"]
             self._files = {name: f for name, f in files.items() if name in indexed}
@@ -74,8 +89,26 @@ class Assistant:
     def retriever(self) -> Retriever:
         if self._retriever is None:
             self.load()
+        elif self.store is not None and time.monotonic() - self._checked >= self.settings.store_refresh_seconds:
+            self._refresh()
         assert self._retriever is not None
         return self._retriever
+
+    def _refresh(self) -> None:
+        """Adopt a generation another process or Assistant committed to the shared Milvus store."""
+        with self._lock:
+            self._checked = time.monotonic()
+            assert self._retriever is not None and self.store is not None
+            try:
+                if self.store.current_version() == self._retriever.stored.directory.name:
+                    return
+                stored = self.store.read(self.embedder.dims)
+            except StoreError as exc:  # keep answering from the generation already loaded
+                log.warning("%s (answering from the loaded generation)", exc)
+                return
+            self._retriever = Retriever(stored, self.embedder, self.settings)
+            self._files = {name: SourceFile(name, self.sources / name, entry["sha256"], 0)
+                           for name, entry in stored.manifest["sources"].items()}
 
     def document(self, name: str) -> Document:
         """An indexed document, read on first request (its text is what offsets refer to)."""

@@ -18,6 +18,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="folder of documents (default: $DOCQA_SOURCES or ./seeds)")
     parser.add_argument("--index", dest="index_dir", type=Path, default=None,
                         help="index folder (default: $DOCQA_INDEX or ./index)")
+    parser.add_argument("--store", default=None, metavar="STORE",
+                        help="where the index lives: the index folder (default), milvus:./docqa.db (Milvus Lite) "
+                             "or http://host:19530 (a Milvus server; token in $DOCQA_MILVUS_TOKEN); "
+                             "default $DOCQA_STORE")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -92,13 +96,14 @@ def cmd_index(args: argparse.Namespace) -> int:
     assistant = _assistant(args)
     report = assistant.load(progress=True, force=args.rebuild)
     stored = assistant.retriever.stored
+    where = assistant.store.location if assistant.store else assistant.index_dir
     if report.rebuilt:
         print(f"indexed {stored.manifest['passage_count']} passages from {len(assistant.documents)} document(s) "
-              f"into {assistant.index_dir} (embedded: {', '.join(report.embedded) or 'none'}; "
+              f"into {where} (embedded: {', '.join(report.embedded) or 'none'}; "
               f"reused: {', '.join(report.reused) or 'none'})")
     else:
         print(f"index is up to date: {stored.manifest['passage_count']} passages from "
-              f"{len(assistant.documents)} document(s) in {assistant.index_dir}")
+              f"{len(assistant.documents)} document(s) in {where}")
     return 0
 
 
@@ -180,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args.verbose or args.command == "index")
+    if getattr(args, "store", None):  # every Assistant this command makes, the web app's included
+        os.environ["DOCQA_STORE"] = args.store
     try:
         return args.func(args)
     except DocQAError as exc:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,10 +27,13 @@ from .errors import IndexMismatchError, StoreError
 from .milvus_schema import MilvusTarget, connect, create_collections, reason
 from .types import Chunk
 
+if TYPE_CHECKING:
+    from .store import StoredIndex
+
 HEAD = "head:"
 DOC = "doc:"
 INSERT_BATCH = 500  # rows per insert call: well under a server's 64 MB gRPC message at 384 dims
-READ_BATCH = 2_000  # rows per query-iterator page (a server caps one query at 16,384 rows)
+READ_LIMIT = 16_384  # a Milvus server's cap on the rows one query returns (maxQueryResultWindow)
 KEEP_HEADS = 2  # the live head and the one before, so a reader that just read the old one can finish
 
 
@@ -53,6 +56,7 @@ class MilvusStore:
         self.location = target.label
         self._client: Any = None
         self._lock = threading.RLock()
+        self.live: list[tuple[str, int]] = []  # (doc_key, passages) of the last generation read, in order
 
     @property
     def client(self) -> Any:
@@ -120,9 +124,9 @@ class MilvusStore:
         if want_dims is not None and dims != want_dims:
             raise IndexMismatchError(f"{self.location}: built with {dims}-d vectors, the model gives {want_dims}; "
                                      f"run `docqa index --store {self.location}` to rebuild")
-        passages = self._rows(self.target.collection("p", dims), [k for _, k, _, _ in docs],
+        passages = self._rows(self.target.collection("p", dims), [(k, n) for _, k, n, _ in docs],
                               ["doc_key", "ordinal", "source", "text", "dense", "info"])
-        sentences = self._rows(self.target.collection("s", dims), [k for _, k, _, _ in docs],
+        sentences = self._rows(self.target.collection("s", dims), [(k, m) for _, k, _, m in docs],
                                ["pk", "doc_key", "ordinal", "vector"])
         by_doc: dict[str, list[dict[str, Any]]] = {}
         for row in passages:
@@ -150,26 +154,98 @@ class MilvusStore:
                 chunks.append(chunk)
                 vectors.append(row["dense"])
                 sentence_vectors.extend(v for _, v in own)
+        self.live = [(key, count) for _, key, count, _ in docs]
         return Snapshot(head["key"], manifest, chunks, _matrix(vectors, dims), _matrix(sentence_vectors, dims))
 
-    def _rows(self, collection: str, keys: list[str], fields: list[str]) -> list[dict[str, Any]]:
-        if not keys:
+    def search(self, vector: np.ndarray | None, text: str | None, limit: int, rrf_k: int = 60,
+               sources: Sequence[str] | None = None) -> list[int]:
+        """Milvus's own candidate search over the last generation read: dense (inner product), BM25 over the
+        text field, or both fused by RRF; optionally only `sources`. Returns passage positions, best first.
+        (docqa answers with its own ranking; this measures how far Milvus alone gets, in the bench.)"""
+        from pymilvus import AnnSearchRequest, RRFRanker
+
+        positions, at = {}, 0
+        for key, count in self.live:
+            positions[key] = at
+            at += count
+        expr = f"doc_key in {json.dumps(list(positions))}"
+        if sources is not None:
+            expr += f" and source in {json.dumps(list(sources))}"
+        name = self.target.collection("p", len(vector) if vector is not None else self._dims())
+        requests = []
+        if vector is not None:
+            requests.append(AnnSearchRequest([vector.tolist()], "dense", {"metric_type": "IP"}, limit, expr=expr))
+        if text:
+            requests.append(AnnSearchRequest([text], "sparse", {"metric_type": "BM25"}, limit, expr=expr))
+        if not requests:
+            return []
+        if len(requests) == 1:
+            r = requests[0]
+            hits = self._call("searching", self.client.search, name, data=r.data, anns_field=r.anns_field,
+                              search_params=r.param, limit=limit, filter=expr, output_fields=["doc_key", "ordinal"])
+        else:
+            hits = self._call("searching", self.client.hybrid_search, name, requests, RRFRanker(rrf_k), limit=limit,
+                              output_fields=["doc_key", "ordinal"])
+        return [positions[h["entity"]["doc_key"]] + int(h["entity"]["ordinal"]) for h in hits[0]]
+
+    def _dims(self) -> int:
+        heads = self._heads()
+        return int(heads[-1]["value"]["dims"])
+
+    def _rows(self, collection: str, docs: list[tuple[str, int]], fields: list[str]) -> list[dict[str, Any]]:
+        """Every row of the documents `docs` ((doc_key, expected rows) each), a few documents per query.
+        A server caps one query at 16,384 rows (and Lite has no query iterator), so a query that comes back
+        full is split in two, down to ranges of one document's passages."""
+        if not docs:
             return []
         if not self._call("listing collections", self.client.has_collection, collection):
             raise StoreError(f"{self.location}: collection {collection} is missing; "
                              f"run `docqa index --store {self.location}` to rebuild")
         self._call("loading the collection", self.client.load_collection, collection)
         out: list[dict[str, Any]] = []
-        for first in range(0, len(keys), 200):  # a filter lists at most 200 documents
-            expr = f"doc_key in {json.dumps(keys[first : first + 200])}"
-            iterator = self._call("reading passages", self.client.query_iterator, collection, filter=expr,
-                                  output_fields=fields, batch_size=READ_BATCH)
-            try:
-                while batch := self._call("reading passages", iterator.next):
-                    out.extend(batch)
-            finally:
-                iterator.close()
+        batch: list[tuple[str, int, int]] = []
+        rows = 0
+        for key, expected in docs:
+            if batch and rows + expected > READ_LIMIT // 2:
+                out.extend(self._query_pieces(collection, batch, fields))
+                batch, rows = [], 0
+            batch.append((key, 0, 1 << 62))
+            rows += expected
+        out.extend(self._query_pieces(collection, batch, fields))
         return out
+
+    def _query_pieces(self, collection: str, pieces: list[tuple[str, int, int]],
+                      fields: list[str]) -> list[dict[str, Any]]:
+        """Rows of (doc_key, first ordinal, end ordinal) pieces; split when a query comes back full."""
+        expr = " or ".join(f'(doc_key == "{k}" and ordinal >= {a} and ordinal < {b})' for k, a, b in pieces)
+        rows = self._call("reading passages", self.client.query, collection, filter=expr, output_fields=fields,
+                          limit=READ_LIMIT)
+        if len(rows) < READ_LIMIT:
+            return [dict(r) for r in rows]  # pymilvus fills vector fields lazily, on iteration: copy them now
+        if len(pieces) > 1:
+            half = len(pieces) // 2
+            return (self._query_pieces(collection, pieces[:half], fields)
+                    + self._query_pieces(collection, pieces[half:], fields))
+        key, a, b = pieces[0]
+        top = max(int(r["ordinal"]) for r in rows) + 1 if b >= 1 << 62 else b
+        if top - a <= 1:
+            raise StoreError(f"{self.location}: one passage has over {READ_LIMIT} rows in {collection}; "
+                             f"run `docqa index --store {self.location}` to rebuild")
+        middle = (a + top) // 2
+        return (self._query_pieces(collection, [(key, a, middle)], fields)
+                + self._query_pieces(collection, [(key, middle, b)], fields))
+
+    def read(self, dims: int | None = None) -> StoredIndex:
+        """The newest generation as the folder's StoredIndex (its `directory.name` is the generation's key):
+        the same in-memory FAISS index and BM25, so the same answers."""
+        from .ann import build_index
+        from .store import StoredIndex
+
+        snap = self.snapshot(dims)
+        rows = np.zeros(len(snap.chunks) + 1, dtype=np.int64)
+        np.cumsum([len(c.sentences) for c in snap.chunks], out=rows[1:])
+        return StoredIndex(Path(self.location, snap.version), snap.manifest, snap.chunks, build_index(snap.passage_vectors),
+                           snap.sentence_vectors, rows)
 
     # ------------------------------------------------------------ writing
 
@@ -199,6 +275,8 @@ class MilvusStore:
             self._collect()
 
     def _collect(self) -> None:
+        if not self._call("listing collections", self.client.has_collection, self.target.collection("meta")):
+            return
         heads = self._heads()
         meta = self.target.collection("meta")
         kept, dropped = heads[-KEEP_HEADS:], heads[:-KEEP_HEADS]

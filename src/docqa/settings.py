@@ -27,6 +27,14 @@ class Settings:
     max_document_bytes: int = 20 * 1024 * 1024  # also the web app's upload limit
     web_concurrency: int = 2  # questions the web app answers at once (CPU-bound; the encoder is serialised anyway)
     web_queue_size: int = 64  # questions waiting beyond that; more get Gradio's "Queue is full" (HTTP 503)
+    # A Milvus store is asked for a newer generation at most this often (one small query, ~1.5 ms on Lite):
+    # a second replica answers from a change within this time plus its reload (docs/scaling.md).
+    store_refresh_seconds: float = 1.0
+
+
+def default_store() -> str | None:
+    """The store: $DOCQA_STORE (`milvus:./docqa.db`, `http://host:19530`), else the index folder."""
+    return os.environ.get("DOCQA_STORE") or None
 
 
 def default_sources() -> Path:
