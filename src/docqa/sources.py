@@ -93,6 +93,31 @@ def scan_sources(folder: str | Path) -> dict[str, SourceFile]:
     return out
 
 
+# Characters a terminal acts on or that reorder what it shows: C0 and C1 controls (ESC starts window-title, screen
+# clear, OSC 8 link and OSC 52 clipboard sequences), DEL, and the bidi embeddings, overrides and isolates.
+_UNSAFE = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+_ESCAPED = {c: f"\\u{c:04x}" for c in _UNSAFE} | {ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r"}
+_BLANKED = {c: "\ufffd" for c in _UNSAFE if chr(c) not in "\n\t"}
+
+
+def show_name(name: str) -> str:
+    """A file name safe to print: control and bidi characters escaped (a newline can't split a listing,
+    an RTL override can't show a fake extension)."""
+    return name.translate(_ESCAPED)
+
+
+def show_names(names: list[str], limit: int = 10) -> str:
+    """Up to `limit` names, safely shown, then how many more."""
+    shown = ", ".join(show_name(n) for n in names[:limit]) or "none"
+    return f"{shown} and {len(names) - limit:,} more" if len(names) > limit else shown
+
+
+def terminal_text(text: str) -> str:
+    """Document text safe for a terminal, the same length (offsets still hold): every control and bidi character
+    but newline and tab becomes U+FFFD."""
+    return text.translate(_BLANKED)
+
+
 def split_paragraphs(text: str) -> tuple[Paragraph, ...]:
     """Blank-line separated blocks, numbered from 1, offsets trimmed of surrounding whitespace."""
     paragraphs: list[Paragraph] = []
