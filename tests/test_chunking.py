@@ -112,3 +112,16 @@ def test_long_one_line_document_chunks_exactly(tmp_path: Path):
     for c in chunks:
         assert doc.text[c.start : c.end] == c.text and c.end - c.start <= 700
         assert "U.S. troops" in c.text or "U.S." not in c.text
+
+
+@pytest.mark.slow  # about 35 s on one core; before the windows it never finished (pysbd alone: 15 s at 100 KB)
+def test_five_megabyte_one_line_file_is_chunked_in_linear_time(tmp_path: Path):
+    import time
+
+    (tmp_path / "line.md").write_text("# Line\n\n" + _one_line(5_000_000) + "\n", encoding="utf-8")
+    started = time.perf_counter()
+    doc = load_document(tmp_path / "line.md", tmp_path)
+    chunks = chunk_document(doc)
+    print(f"\n5 MB on one line: {len(chunks):,} passages in {time.perf_counter() - started:.1f} s")
+    assert chunks[-1].end == len(doc.text.rstrip())
+    assert all(doc.text[c.start : c.end] == c.text for c in chunks)

@@ -144,14 +144,11 @@ def test_utf16_without_a_bom_is_still_binary(tmp_path: Path):
 def shared_stream_pdf(path: Path, pages: int, lines: int) -> Path:
     """A PDF whose `pages` pages all draw one compressed content stream of `lines` text lines: small on disk,
     and every page costs a full parse of the stream."""
-    import random
-
     from pypdf import PdfWriter
     from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 
-    rng = random.Random(7)
     words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet"]
-    ops = "".join(f"BT /F1 9 Tf 20 {700 - i % 600} Td ({' '.join(rng.choices(words, k=8))}) Tj ET\n"
+    ops = "".join(f"BT /F1 9 Tf 20 {700 - i % 600} Td ({' '.join(words[(i + k) % 10] for k in range(8))}) Tj ET\n"
                   for i in range(lines))
     writer = PdfWriter()
     stream = DecodedStreamObject()
@@ -193,3 +190,17 @@ def test_pdf_page_bound(tmp_path: Path):
     with pytest.raises(SourceError, match="ten.pdf: 10 pages is over the 5-page limit"):
         load_document(pdf, tmp_path, settings=replace(Settings(), max_pdf_pages=5))
     assert len(load_document(pdf, tmp_path).pages) == 10
+
+
+@pytest.mark.slow  # one page of it takes pypdf about 30 s; all 400 pages, in-process, about 3 hours
+def test_the_reported_shared_stream_pdf_is_refused_within_the_bounds(tmp_path: Path):
+    import resource
+    import time
+
+    pdf = shared_stream_pdf(tmp_path / "shared.pdf", pages=400, lines=35_000)  # 150 KB; 2.8 MB stream decoded
+    started = time.perf_counter()
+    with pytest.raises(SourceError, match=r"^shared\.pdf: (over 20,971,520 characters|reading its text took over)"):
+        load_document(pdf, tmp_path)
+    print(f"\nshared-stream PDF ({pdf.stat().st_size:,} bytes, 400 pages) refused in "
+          f"{time.perf_counter() - started:.1f} s; reader peak RSS "
+          f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024} MB")
