@@ -84,7 +84,8 @@ def test_missing_sources_folder_says_how_to_point_at_the_folders(tmp_path: Path)
 
 
 def test_eval_prints_the_figures(workdir):
-    result = run("eval", "--json", cwd=workdir)
+    result = run("eval", "--gold", str(Path(__file__).parents[1] / "src/docqa/data/seed_gold.json"), "--json",
+                 cwd=workdir)
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
     for key in ("recall_at_1", "recall_at_3", "mrr", "highlight_at_1", "off_topic_abstained",

@@ -72,10 +72,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p.set_defaults(func=cmd_ask)
 
-    p = sub.add_parser("eval", help="measure retrieval quality on a gold set",
-                       description="Measure R@1, R@3, MRR, highlight@1, abstention and follow-ups on a gold set.")
+    p = sub.add_parser("eval", help="measure answer quality on the evaluation suite",
+                       description="Run the evaluation suite: each corpus (the seed article, SQuAD's Rhine as a "
+                                   "second and as an absent document, Python HOWTOs with near misses) is indexed in "
+                                   "a temporary folder and every question asked; figures per tuning and held-out "
+                                   "split. With --gold, score one gold set over --sources instead.")
     _common(p)
-    p.add_argument("--gold", type=Path, default=None, help="gold set JSON (default: the bundled seed gold set)")
+    p.add_argument("--gold", type=Path, default=None, help="score this gold set JSON over --sources, not the suite")
+    p.add_argument("--split", choices=("tune", "held-out", "all"), default="all",
+                   help="which questions to ask (default: all, reported per split)")
+    p.add_argument("--corpus", action="append", default=None, metavar="NAME",
+                   help="run only this corpus (repeatable): seed, rhine, howto, rhine-absent")
+    p.add_argument("--no-misses", action="store_true", help="print the figures only, not the missed questions")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(func=cmd_eval)
 
@@ -197,12 +205,21 @@ def _terminal_safe(answer):
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluation import evaluate, format_report, load_gold
+    if args.gold is not None:
+        from .evaluation import evaluate, format_report, load_gold
 
-    assistant = _assistant(args)
-    assistant.load(progress=True)
-    report = evaluate(assistant, load_gold(args.gold))
-    print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
+        assistant = _assistant(args)
+        assistant.load(progress=True)
+        report = evaluate(assistant, load_gold(args.gold))
+        print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
+        return 0
+    from .evaluation import format_suite, run_suite
+
+    reports = run_suite(args.corpus, split=args.split)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in reports], ensure_ascii=False, indent=2))
+    else:
+        print(format_suite(reports, misses=not args.no_misses))
     return 0
 
 

