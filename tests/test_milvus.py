@@ -209,7 +209,7 @@ def test_add_and_remove_in_place_and_seen_by_a_second_assistant(seed_dir: Path, 
 def test_cli_index_and_ask_with_store(seed_dir: Path, tmp_path: Path, capsys, monkeypatch) -> None:
     from docqa.cli import main
 
-    monkeypatch.delenv("DOCQA_STORE", raising=False)
+    monkeypatch.setenv("DOCQA_STORE", "")  # restored after the test: main() sets it from --store
     store = f"milvus:{tmp_path / 'docqa.db'}"
     assert main(["index", "--sources", str(seed_dir), "--store", store]) == 0
     assert f"into {store}" in capsys.readouterr().out
@@ -219,3 +219,6 @@ def test_cli_index_and_ask_with_store(seed_dir: Path, tmp_path: Path, capsys, mo
     monkeypatch.setenv("DOCQA_STORE", "milvus:")
     assert main(["list", "--sources", str(seed_dir)]) == 2
     assert "give a file after 'milvus:'" in capsys.readouterr().err
+    assert main(["ask", "--sources", str(seed_dir), "--store", "http://127.0.0.1:9", "Article 5?"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "http://127.0.0.1:9: cannot connect" in err and "Traceback" not in err
