@@ -114,19 +114,12 @@ def create_collections(client: Any, target: MilvusTarget, dims: int) -> None:
     """The meta collection and the data collections for `dims`, each with its indexes, loaded."""
     from pymilvus import DataType, Function, FunctionType
 
-    meta = target.collection("meta")
-    if not client.has_collection(meta):
-        schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    def meta(schema: Any) -> None:
         schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=MAX_KEY_BYTES)
         schema.add_field("value", DataType.JSON)
         schema.add_field("unused", DataType.FLOAT_VECTOR, dim=2)  # Milvus needs one vector field
-        index = client.prepare_index_params()
-        index.add_index("unused", index_type="FLAT", metric_type="L2")
-        client.create_collection(meta, schema=schema, index_params=index, consistency_level="Strong")
 
-    passages = target.collection("p", dims)
-    if not client.has_collection(passages):
-        schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    def passages(schema: Any) -> None:
         schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=MAX_KEY_BYTES)
         schema.add_field("doc_key", DataType.VARCHAR, max_length=MAX_KEY_BYTES)
         schema.add_field("source", DataType.VARCHAR, max_length=MAX_SOURCE_BYTES)
@@ -138,22 +131,26 @@ def create_collections(client: Any, target: MilvusTarget, dims: int) -> None:
         schema.add_field("info", DataType.JSON)  # title, paragraph, page, start, end, sentence spans
         schema.add_function(Function(name="bm25", function_type=FunctionType.BM25,
                                      input_field_names=["text"], output_field_names=["sparse"]))
-        index = client.prepare_index_params()
-        index.add_index("dense", index_type="FLAT", metric_type="IP")
-        index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-        client.create_collection(passages, schema=schema, index_params=index, consistency_level="Strong")
 
-    sentences = target.collection("s", dims)
-    if not client.has_collection(sentences):
-        schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    def sentences(schema: Any) -> None:
         schema.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=MAX_KEY_BYTES)
         schema.add_field("doc_key", DataType.VARCHAR, max_length=MAX_KEY_BYTES)
         schema.add_field("ordinal", DataType.INT64)  # the passage's place in its document
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dims)
-        index = client.prepare_index_params()
-        index.add_index("vector", index_type="FLAT", metric_type="IP")
-        client.create_collection(sentences, schema=schema, index_params=index, consistency_level="Strong")
-    for name in (meta, passages, sentences):
+
+    for name, fields, indexes in (
+        (target.collection("meta"), meta, [("unused", "FLAT", "L2")]),
+        (target.collection("p", dims), passages,
+         [("dense", "FLAT", "IP"), ("sparse", "SPARSE_INVERTED_INDEX", "BM25")]),
+        (target.collection("s", dims), sentences, [("vector", "FLAT", "IP")]),
+    ):
+        if not client.has_collection(name):
+            schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+            fields(schema)
+            index = client.prepare_index_params()
+            for field, kind, metric in indexes:
+                index.add_index(field, index_type=kind, metric_type=metric)
+            client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
         client.load_collection(name)
 
 

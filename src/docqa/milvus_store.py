@@ -244,8 +244,8 @@ class MilvusStore:
         snap = self.snapshot(dims)
         rows = np.zeros(len(snap.chunks) + 1, dtype=np.int64)
         np.cumsum([len(c.sentences) for c in snap.chunks], out=rows[1:])
-        return StoredIndex(Path(self.location, snap.version), snap.manifest, snap.chunks, build_index(snap.passage_vectors),
-                           snap.sentence_vectors, rows)
+        return StoredIndex(Path(self.location, snap.version), snap.manifest, snap.chunks,
+                           build_index(snap.passage_vectors), snap.sentence_vectors, rows)
 
     # ------------------------------------------------------------ writing
 
