@@ -206,6 +206,26 @@ def test_add_and_remove_in_place_and_seen_by_a_second_assistant(seed_dir: Path, 
     reader.store.close()
 
 
+def test_a_reader_refuses_a_generation_of_another_model(seed_dir: Path, tmp_path: Path, caplog) -> None:
+    from dataclasses import replace
+
+    from docqa import Assistant, Settings
+
+    spec = f"milvus:{tmp_path / 'docqa.db'}"
+    settings = replace(Settings(), store_refresh_seconds=0.0)
+    reader = Assistant(sources=seed_dir, embedder=FakeEmbedder(), store=spec, settings=settings)
+    reader.load()
+    before = reader.ask("What did Hegseth say about Article 5?").to_dict()
+    other = Assistant(sources=seed_dir, embedder=FakeEmbedder(), store=spec,
+                      settings=replace(settings, model_name="another-model"))
+    assert other.load().rebuilt  # the model changed: everything is embedded again, by the other model
+    with caplog.at_level("WARNING", logger="docqa"):
+        assert reader.ask("What did Hegseth say about Article 5?").to_dict() == before
+    assert "built with another-model" in caplog.text and "answering from the one already loaded" in caplog.text
+    reader.store.close()
+    other.store.close()
+
+
 def test_cli_index_and_ask_with_store(seed_dir: Path, tmp_path: Path, capsys, monkeypatch) -> None:
     from docqa.cli import main
 

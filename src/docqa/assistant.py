@@ -1,7 +1,6 @@
 """Assistant: loads the index once, then answers questions (with follow-ups) from it."""
 from __future__ import annotations
 
-import logging
 import shutil
 import threading
 import time
@@ -13,14 +12,13 @@ from typing import Any
 from .answer import build_answer, small_talk
 from .conversation import clean_history, clean_question, is_small_talk, resolve_query
 from .embedding import Embedder, get_embedder
-from .errors import EmptySourcesError, SourceError, StoreError
+from .errors import EmptySourcesError, SourceError
 from .indexing import SyncReport, sync_index
 from .retrieval import Retriever, SearchResult
 from .settings import Settings, default_index_dir, default_sources, default_store
 from .sources import READERS, SourceFile, file_sha256, load_document, show_names
 from .types import Answer, Document
 
-log = logging.getLogger("docqa")
 
 @dataclass(frozen=True)
 class DocumentInfo:
@@ -93,20 +91,22 @@ class Assistant:
         return self._retriever
 
     def _refresh(self) -> None:
-        """Adopt a generation another process or Assistant committed to the shared Milvus store."""
-        with self._lock:
+        """Adopt a generation another process or Assistant committed to the shared Milvus store. Questions
+        keep the loaded one meanwhile; a load running here swaps its own result in."""
+        from .milvus_sync import newer_generation
+
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
             self._checked = time.monotonic()
             assert self._retriever is not None and self.store is not None
-            try:
-                if self.store.current_version() == self._retriever.stored.directory.name:
-                    return
-                stored = self.store.read(self.embedder.dims)
-            except StoreError as exc:  # keep answering from the generation already loaded
-                log.warning("%s (answering from the loaded generation)", exc)
-                return
-            self._retriever = Retriever(stored, self.embedder, self.settings)
-            self._files = {name: SourceFile(name, self.sources / name, entry["sha256"], 0)
-                           for name, entry in stored.manifest["sources"].items()}
+            stored = newer_generation(self.store, self._retriever.stored, self.settings, self.embedder.dims)
+            if stored is not None:
+                self._retriever = Retriever(stored, self.embedder, self.settings)
+                self._files = {name: SourceFile(name, self.sources / name, entry["sha256"], 0)
+                               for name, entry in stored.manifest["sources"].items()}
+        finally:
+            self._lock.release()
 
     def document(self, name: str) -> Document:
         """An indexed document, read on first request (its text is what offsets refer to)."""

@@ -57,6 +57,7 @@ class MilvusStore:
         self._client: Any = None
         self._lock = threading.RLock()
         self.live: list[tuple[str, int]] = []  # (doc_key, passages) of the last generation read, in order
+        self.refused: str | None = None  # a generation a reader refused (another model): not read again
 
     @property
     def client(self) -> Any:

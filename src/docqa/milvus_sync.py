@@ -13,7 +13,7 @@ from .ann import index_kind
 from .chunking import chunk_document
 from .embedding import Embedder
 from .errors import IndexMismatchError, SourceError, StoreError
-from .indexing import SyncReport, _chunking_id, _model_id, _reusable, stale_reasons
+from .indexing import SyncReport, _chunking_id, _model_id, _reusable, _same_model, stale_reasons
 from .milvus_store import MilvusStore
 from .settings import Settings
 from .sources import SourceFile, load_document, scan_sources
@@ -114,3 +114,23 @@ def _build(root: Path, store: MilvusStore, documents: dict[str, SourceFile], set
     removed = tuple(n for n in (previous.manifest["sources"] if previous else {}) if n not in documents)
     return SyncReport(True, tuple(embedded), tuple(n for n in sources if n in reusable), removed, tuple(reasons),
                       tuple(f"{n}: {v['reason']}" for n, v in skipped.items()))
+
+
+def newer_generation(store: MilvusStore, loaded: StoredIndex, settings: Settings, dims: int) -> StoredIndex | None:
+    """The store's newest generation if it is newer than `loaded` and was built by this model; else None, to
+    keep answering from `loaded` (why, if anything failed, is logged in one line)."""
+    try:
+        version = store.current_version()
+        if version in (loaded.directory.name, store.refused):
+            return None
+        stored = store.read(dims)
+    except StoreError as exc:
+        log.warning("%s (answering from the generation already loaded)", exc)
+        return None
+    if not _same_model(stored.manifest, settings):
+        store.refused = version  # not read again until a newer one comes
+        log.warning("%s: the newest generation was built with %s, this docqa uses %s; answering from the one "
+                    "already loaded (run `docqa index --store %s`)", store.location,
+                    stored.manifest["model"].get("name"), settings.model_name, store.location)
+        return None
+    return stored
