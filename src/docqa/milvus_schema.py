@@ -67,11 +67,11 @@ def parse_store(spec: str | None) -> MilvusTarget | None:
 
 def connect(target: MilvusTarget, timeout: float = 10.0) -> Any:
     """A MilvusClient for `target`, or StoreError naming the store and the fix."""
+    quiet()
     try:
         from pymilvus import MilvusClient
     except ImportError as exc:
         raise StoreError(f"{target.label}: the Milvus store needs pymilvus; pip install -e '.[milvus]'") from exc
-    quiet()
     if target.lite:
         try:
             import milvus_lite  # noqa: F401
@@ -104,8 +104,10 @@ def reason(exc: BaseException) -> str:
 
 
 def quiet() -> None:
-    """pymilvus logs every failed call with a traceback on its own stderr handler; docqa reports its errors
-    in one line instead."""
+    """pymilvus logs every failed call with a traceback on its own stderr handler, and gRPC's C core logs
+    connection chatter (Milvus Lite answers long-idle keepalive pings with GOAWAY, and gRPC reconnects);
+    docqa reports its errors in one line instead. GRPC_VERBOSITY is read when gRPC loads: set it to see them."""
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     for name in ("pymilvus", "milvus_lite"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
