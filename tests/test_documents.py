@@ -218,3 +218,18 @@ def test_a_link_to_a_file_outside_is_never_indexed_or_quoted(tmp_path: Path, lib
     assert all("4471" not in p.text for p in [*answer.passages, *answer.closest])
     with pytest.raises(ValueError, match="unknown document"):
         library.ask("What is the vault code?", sources=["vault.txt"])
+
+
+def test_indexing_reads_with_the_assistants_settings(tmp_path: Path, fake_embedder):
+    from dataclasses import replace
+
+    from docqa import Settings
+
+    sources = tmp_path / "docs"
+    sources.mkdir()
+    make_pdf(sources / "three.pdf", ["One.", "Two.", "Three."])
+    (sources / "fine.txt").write_text("Fine\n\nMoss grows on north faces.", encoding="utf-8")
+    assistant = Assistant(sources=sources, index_dir=tmp_path / "index", embedder=fake_embedder,
+                          settings=replace(Settings(), max_pdf_pages=2))
+    report = assistant.load()
+    assert len(report.skipped) == 1 and report.skipped[0].endswith("three.pdf: 3 pages is over the 2-page limit")

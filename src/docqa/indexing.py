@@ -166,12 +166,13 @@ def _build(
             parts.append((name, *reusable[name]))
             continue
         try:
-            doc = load_document(source.path, root)
+            doc = load_document(source.path, root, settings=settings)
         except SourceError as exc:
             log.warning("skipping %s", exc)
             skipped[name] = {"sha256": source.sha256, "reason": str(exc)}
             continue
-        parts.append((name, chunk_document(doc, settings.max_passage_chars, settings.language), None, None))
+        chunks = chunk_document(doc, settings.max_passage_chars, settings.language, settings.sentence_window_chars)
+        parts.append((name, chunks, None, None))
     fresh = [c for _, doc_chunks, vectors, _ in parts if vectors is None for c in doc_chunks]
     if fresh:
         new_vectors, new_sentences = embedder.encode_chunks(fresh, progress=progress)
