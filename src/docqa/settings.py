@@ -24,6 +24,9 @@ class Settings:
     max_question_chars: int = 2000
     max_history_messages: int = 50
     encode_batch_size: int = 32
+    # Passages a build embeds and writes at a time: its memory follows this, not the corpus (docs/benchmarks.md,
+    # `python -m bench.build_memory`); 256 is 8 encoder batches, long enough to sort by length and fill them.
+    build_batch_passages: int = 256
     max_document_bytes: int = 20 * 1024 * 1024  # also the web app's upload limit
     web_concurrency: int = 2  # questions the web app answers at once (CPU-bound; the encoder is serialised anyway)
     web_queue_size: int = 64  # questions waiting beyond that; more get Gradio's "Queue is full" (HTTP 503)
