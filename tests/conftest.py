@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.common import HashEmbedder
 from docqa import Assistant, Settings
+from docqa.hash_embedder import HashEmbedder
 from docqa.types import Chunk
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,7 +18,7 @@ SEED_FILE = next(SEEDS.glob("*.txt"))
 
 
 class FakeEmbedder(HashEmbedder):
-    """The benchmark's hashed bag-of-words embedder, counting its encode calls (how many texts each time), so
+    """The package's hashed bag-of-words embedder, counting its encode calls (how many texts each time), so
     tests can prove that only what changed is embedded."""
 
     name = "fake"

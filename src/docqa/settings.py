@@ -33,6 +33,9 @@ class Settings:
     max_question_chars: int = 2000
     max_history_messages: int = 50
     encode_batch_size: int = 32
+    # Passages a build embeds and writes at a time: its memory follows this, not the corpus (docs/benchmarks.md,
+    # `python -m bench.build_memory`); 256 is 8 encoder batches, long enough to sort by length and fill them.
+    build_batch_passages: int = 256
     max_document_bytes: int = 20 * 1024 * 1024  # also the web app's upload limit
     # Bounds on reading one document, so one hostile file cannot hold the indexer: text as long as the largest
     # text file allowed; 2,000 pages (a long book is 1,000); a PDF is read in a child process that is killed
