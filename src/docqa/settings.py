@@ -20,6 +20,11 @@ class Settings:
     model_name: str = MODEL_NAME
     max_passage_chars: int = 700
     language: str = "en"
+    # The sentence splitter (pysbd) sees at most this many characters at once: its time grows faster than
+    # linearly with input (1,000 chars: 5 us/char; 10,000: 20 us/char; 100,000: 150 us/char), so a long
+    # one-line paragraph is split window by window. Only paragraphs longer than this are affected, and their
+    # offsets stay exact either way, so it is not recorded in the manifest.
+    sentence_window_chars: int = 1000
 
     # Query-time: never recorded in the manifest.
     top_k: int = 3
@@ -29,6 +34,13 @@ class Settings:
     max_history_messages: int = 50
     encode_batch_size: int = 32
     max_document_bytes: int = 20 * 1024 * 1024  # also the web app's upload limit
+    # Bounds on reading one document, so one hostile file cannot hold the indexer: text as long as the largest
+    # text file allowed; 2,000 pages (a long book is 1,000); a PDF is read in a child process that is killed
+    # after 60 s (a 400-page born-digital PDF reads in about 10 s on one core) or at 1 GiB of address space.
+    max_document_chars: int = 20 * 1024 * 1024
+    max_pdf_pages: int = 2000
+    max_pdf_seconds: float = 60.0
+    max_pdf_memory_bytes: int = 1024 * 1024 * 1024
     web_concurrency: int = 2  # questions the web app answers at once (CPU-bound; the encoder is serialised anyway)
     web_queue_size: int = 64  # questions waiting beyond that; more get Gradio's "Queue is full" (HTTP 503)
 
