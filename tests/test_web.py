@@ -599,3 +599,36 @@ def test_raw_uploads_cannot_be_read_back_are_capped_and_expire(tmp_path) -> None
             assert http.post("/gradio_api/upload", files={"files": ("b.txt", b"Pears.\n")}).status_code == 200
     finally:
         server.close()
+
+
+@pytest.mark.slow
+def test_app_py_serves_quietly_with_no_share_hint(tmp_path) -> None:
+    """`python app.py` comes up, answers `POST /ask`, and prints one line of its own (no Gradio share-link hint)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+    from conftest import ROOT, SEEDS, _free_port
+
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    port = _free_port()
+    env = {**os.environ, "DOCQA_SOURCES": str(tmp_path / "seeds"), "DOCQA_INDEX": str(tmp_path / "index"),
+           "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, answer = time.monotonic() + 240, None
+        while answer is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                answer = httpx.post(f"http://127.0.0.1:{port}/ask", json={"question": ARTICLE_5}, timeout=60).json()
+            except httpx.TransportError:
+                time.sleep(0.5)
+        assert answer is not None and answer["found"] is True
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    assert "share=True" not in out + err and "public link" not in (out + err).lower()
+    assert f"docqa: serving on http://127.0.0.1:{port}/" in err

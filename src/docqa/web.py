@@ -219,7 +219,8 @@ class Handlers:
         lines = []
         for name in (p.name for p in paths):
             if name in report.embedded:
-                lines.append(f"{'Updated' if name in before else 'Added'} **{escape(name)}** ({counts[name]} passages).")
+                verb = "Updated" if name in before else "Added"
+                lines.append(f"{verb} **{escape(name)}** ({counts[name]} passages).")
             elif name in counts:
                 lines.append(f"**{escape(name)}** is already indexed, unchanged.")
             else:
@@ -341,7 +342,8 @@ def build_demo(assistant: Assistant, concurrency: int | None = None, queue_size:
     queue_size = settings.web_queue_size if queue_size is None else queue_size
     h = Handlers(assistant, gr)
     answer_options = dict(concurrency_limit=concurrency, concurrency_id="docqa", api_visibility="private")
-    with gr.Blocks(title="docqa", analytics_enabled=False, delete_cache=(min(60, settings.web_upload_max_age), settings.web_upload_max_age)) as demo:
+    cleanup = (min(60, settings.web_upload_max_age), settings.web_upload_max_age)  # (every, older than) seconds
+    with gr.Blocks(title="docqa", analytics_enabled=False, delete_cache=cleanup) as demo:
         ui = SimpleNamespace(passages=gr.State([]), answer=gr.State(None), history=gr.State([]))
         gr.Markdown("**docqa** · ask about the documents; every answer quotes and cites the passages it comes from.")
         with gr.Row(equal_height=False):
