@@ -77,9 +77,10 @@ def test_bad_top_k_is_a_value_error(seed_assistant, top_k):
         seed_assistant.ask("What about troops?", top_k=top_k)
 
 
-def test_missing_sources_folder_is_a_clear_error(tmp_path: Path):
+def test_missing_sources_folder_is_a_clear_error_on_first_use(tmp_path: Path):
+    assistant = Assistant(sources=tmp_path / "nope", index_dir=tmp_path / "index")  # loads on first use
     with pytest.raises(SourceError, match="not found"):
-        Assistant(sources=tmp_path / "nope", index_dir=tmp_path / "index")
+        assistant.ask("anything?")
 
 
 def test_module_level_ask_uses_environment_folders(seed_dir: Path, tmp_path: Path, embedder, monkeypatch):

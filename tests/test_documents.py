@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from docqa import Assistant, SourceError
+from docqa.errors import EmptySourcesError
 from docqa.sources import load_document
 from docqa.store import MANIFEST
 
@@ -177,3 +178,30 @@ def test_load_document_offsets_for_pdf_text(tmp_path: Path):
     pdf = make_pdf(tmp_path / "two.pdf", ["First page text.", "Second page text."])
     doc = load_document(pdf, tmp_path)
     assert [doc.text[s:e] for s, e in doc.pages] == ["First page text.", "Second page text."]
+
+
+def test_construction_touches_no_disk_and_first_use_names_the_folder(tmp_path: Path):
+    assistant = Assistant(sources=tmp_path / "not-yet", index_dir=tmp_path / "index")  # as the README says
+    assert not (tmp_path / "index").exists()
+    with pytest.raises(SourceError, match="sources folder not found: .*not-yet"):
+        assistant.ask("anything?")
+    (tmp_path / "not-yet").mkdir()  # created later: the same object now works
+    with pytest.raises(EmptySourcesError, match=r"^no documents in .*not-yet; add some with `docqa add"):
+        assistant.ask("anything?")
+
+
+def test_an_empty_folder_is_a_clear_error_not_an_abstention(library: Assistant):
+    with pytest.raises(EmptySourcesError, match="no documents in"):
+        library.ask("What do owls hunt?")
+
+
+def test_an_error_for_many_unknown_names_is_capped(tmp_path: Path, library: Assistant):
+    note = tmp_path / "ferns.txt"
+    note.write_text("Ferns\n\nFerns like shade.", encoding="utf-8")
+    library.add([note])
+    unknown = [f"missing-{n:06d}.txt" for n in range(100_000)]
+    with pytest.raises(ValueError) as info:
+        library.ask("What do ferns like?", sources=unknown)
+    message = str(info.value)
+    assert len(message) < 500 and "missing-000000.txt" in message and "and 99,990 more" in message
+    assert "known: ferns.txt" in message

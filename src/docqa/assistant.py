@@ -11,11 +11,11 @@ from typing import Any
 from .answer import build_answer, small_talk
 from .conversation import clean_history, clean_question, is_small_talk, resolve_query
 from .embedding import Embedder, get_embedder
-from .errors import SourceError
+from .errors import EmptySourcesError, SourceError
 from .indexing import SyncReport, sync_index
 from .retrieval import Retriever, SearchResult
 from .settings import Settings, default_index_dir, default_sources
-from .sources import READERS, SourceFile, file_sha256, load_document
+from .sources import READERS, SourceFile, file_sha256, load_document, show_names
 from .types import Answer, Document
 
 
@@ -41,9 +41,7 @@ class Assistant:
     ) -> None:
         self.sources = Path(sources) if sources is not None else default_sources()
         self.index_dir = Path(index_dir) if index_dir is not None else default_index_dir()
-        self.settings = settings or Settings()
-        if not self.sources.is_dir():
-            raise SourceError(f"sources folder not found: {self.sources} (create it, or set DOCQA_SOURCES)")
+        self.settings = settings or Settings()  # no disk access here: a missing folder is an error on first use
         self._embedder = embedder
         self._retriever: Retriever | None = None
         self._files: dict[str, SourceFile] = {}
@@ -164,6 +162,8 @@ class Assistant:
         text = clean_question(question, self.settings.max_question_chars)
         messages = clean_history(history, self.settings.max_history_messages)
         retriever = self.retriever
+        if not self._files:
+            raise EmptySourcesError(self.sources)
         if sources is not None:
             sources = self._check_sources(sources)
         if is_small_talk(text):
@@ -181,7 +181,7 @@ class Assistant:
         wanted = set(sources)
         unknown = sorted(wanted - set(self._files))
         if unknown:
-            raise ValueError(f"unknown document(s): {', '.join(unknown)}; known: {', '.join(sorted(self._files))}")
+            raise ValueError(f"unknown document(s): {show_names(unknown)}; known: {show_names(sorted(self._files))}")
         return wanted
 
 

@@ -1,4 +1,5 @@
-"""Embedding: the bundled all-MiniLM-L6-v2, loaded once per process on first use; normalised float32."""
+"""Embedding: the bundled all-MiniLM-L6-v2 or a local sentence-transformers folder (`Settings.model_name`),
+loaded once per process on first use; normalised float32."""
 from __future__ import annotations
 
 import os
@@ -6,12 +7,13 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
 from .errors import ModelError
-from .model_check import verify_model_folder
+from .model_check import check_chosen_folder, verify_model_folder
+from .settings import MODEL_NAME
 from .types import Chunk
 
 
@@ -66,17 +68,31 @@ def _normalise(matrix: np.ndarray) -> np.ndarray:
     return matrix / np.maximum(norms, 1e-12)
 
 
-class SentenceEmbedder:
-    """The bundled sentence model from a local folder, run by `encoder.BertEncoder` (same vectors as
-    sentence-transformers, without its import cost). Encoding is serialised: the tokenizer is not thread-safe."""
+def _offline() -> None:
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-    def __init__(self, name: str, path: Path | None = None, batch_size: int = 32) -> None:
+
+class SentenceEmbedder:
+    """A mean-pooled BERT sentence model from a local folder (the bundled one by default), run by
+    `encoder.BertEncoder` (same vectors as sentence-transformers, without its import cost). The folder is checked
+    by `check` before anything in it is read (the committed hashes by default). Encoding is serialised: the
+    tokenizer is not thread-safe."""
+
+    def __init__(self, name: str, path: Path | None = None, batch_size: int = 32,
+                 check: Callable[[Path], None] = verify_model_folder) -> None:
         self.name = name
         self.path = path
         self.batch_size = batch_size
-        self.dims = 384
+        self.check = check
         self._model = None
         self._lock = threading.Lock()
+
+    @property
+    def dims(self) -> int:
+        """The vector size, as the model's config gives it (loads the model)."""
+        return self.model.dims
 
     @property
     def model(self):  # encoder.BertEncoder
@@ -88,18 +104,14 @@ class SentenceEmbedder:
         return self._model
 
     def _load(self):
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ["TRANSFORMERS_OFFLINE"] = "1"
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        _offline()
         path = self.path or bundled_model_path()
-        verify_model_folder(path)  # a changed or added file is refused before anything loads (CVE-2026-68770)
+        self.check(path)  # a changed or added file is refused before anything loads (CVE-2026-68770)
         if not (path / "modules.json").is_file():
             raise ModelError(f"model folder is incomplete or missing: {path}")
         from .encoder import BertEncoder
 
-        model = BertEncoder(path)
-        self.dims = model.dims
-        return model
+        return BertEncoder(path)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         model = self.model
@@ -143,7 +155,7 @@ class SentenceEmbedder:
             alone = self.encode_queries([flat[i] for i in missing])
             for i, row in zip(missing, alone):
                 sentence_rows[i] = row
-        dims = passage_rows[0].shape[0] if passage_rows else self.dims
+        dims = passage_rows[0].shape[0] if passage_rows else model.dims
         passages = _normalise(np.vstack(passage_rows)) if passage_rows else np.zeros((0, dims), np.float32)
         sentences = _normalise(np.vstack(sentence_rows)) if sentence_rows else np.zeros((0, dims), np.float32)
         return passages, sentences
@@ -177,14 +189,101 @@ def _progress(total: int, show: bool):
     return tqdm(total=total, unit="passage", desc="Embedding", leave=False)
 
 
-_SHARED: dict[tuple[str, str], SentenceEmbedder] = {}
+class SentenceTransformersEmbedder:
+    """A local sentence-transformers folder that `encoder.BertEncoder` does not run (another architecture or
+    pooling, extra modules), run by sentence-transformers itself: offline, `local_files_only`, never
+    `trust_remote_code`. Passages and their sentences are encoded separately (two passes, exact vectors)."""
+
+    def __init__(self, name: str, path: Path, batch_size: int = 32) -> None:
+        self.name = name
+        self.path = path
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> Any:  # sentence_transformers.SentenceTransformer
+        """The loaded model (loaded on first use, offline, after `check_chosen_folder`)."""
+        with self._lock:
+            if self._model is None:
+                _offline()
+                check_chosen_folder(self.path)
+                from sentence_transformers import SentenceTransformer
+
+                try:
+                    self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True,
+                                                      trust_remote_code=False)
+                except (OSError, ValueError, KeyError, RuntimeError) as exc:
+                    raise ModelError(f"{self.path}: sentence-transformers cannot load it ({exc})") from exc
+            return self._model
+
+    @property
+    def dims(self) -> int:
+        """The size of the model's sentence vectors, as the model reports it."""
+        model = self.model
+        return int(model.get_embedding_dimension() or self.encode_queries(["dims"]).shape[1])
+
+    def encode_queries(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        model = self.model
+        if not texts:
+            return np.zeros((0, self.dims), np.float32)
+        with self._lock:
+            vectors = model.encode(list(texts), batch_size=self.batch_size, show_progress_bar=progress,
+                                   convert_to_numpy=True)
+        return _normalise(vectors)
+
+    def encode_query(self, text: str) -> QueryEncoding:
+        """The question's vector plus its token vectors (the transformer's output), when those live in the same
+        space as the sentence vectors; a model whose modules change the size gives no token vectors."""
+        model = self.model
+        with self._lock:
+            out = model.encode([text], output_value=None, batch_size=1)[0]
+            offsets = model.tokenizer(text, return_offsets_mapping=True, truncation=True,
+                                      max_length=model.max_seq_length)["offset_mapping"]
+        vector = _normalise(out["sentence_embedding"].float().numpy()[None, :])[0]
+        tokens = out["token_embeddings"].float().numpy()[: len(offsets)]
+        if tokens.shape[-1] != vector.shape[0] or len(tokens) != len(offsets):
+            return QueryEncoding(vector, np.zeros((0, vector.shape[0]), np.float32), ())
+        return QueryEncoding(vector, tokens.astype(np.float32), tuple((int(a), int(b)) for a, b in offsets))
+
+    def encode_chunks(self, chunks: Sequence[Chunk], progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        passages = self.encode_queries([c.text for c in chunks], progress)
+        texts = [c.text[s - c.start : e - c.start] for c in chunks for s, e in c.sentences]
+        return passages, self.encode_queries(texts, progress)
+
+
+def model_folder(name: str) -> Path | None:
+    """The folder `Settings.model_name` names: None for the bundled model, else a local folder."""
+    if name == MODEL_NAME:
+        return None
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        raise ModelError(f"model folder not found: {name}; Settings.model_name is {MODEL_NAME!r} (the bundled "
+                         "model) or a local sentence-transformers folder (nothing is downloaded)")
+    return path
+
+
+def load_embedder(name: str, batch_size: int = 32) -> Embedder:
+    """A new embedder for `name`: the bundled model, or a folder the user chose, run by docqa's encoder when
+    it is a mean-pooled BERT, else by sentence-transformers. Nothing is loaded yet."""
+    path = model_folder(name)
+    if path is None:
+        return SentenceEmbedder(name, batch_size=batch_size)
+    from .encoder import refusal
+
+    if refusal(path) is None:
+        return SentenceEmbedder(name, path, batch_size, check=check_chosen_folder)
+    return SentenceTransformersEmbedder(name, path, batch_size)
+
+
+_SHARED: dict[tuple[str, str], Embedder] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def get_embedder(name: str, batch_size: int = 32) -> SentenceEmbedder:
-    """The process-wide embedder for `name` (the bundled model), created once."""
+def get_embedder(name: str, batch_size: int = 32) -> Embedder:
+    """The process-wide embedder for `name` (see `load_embedder`), created once."""
     key = (name, str(batch_size))
     with _SHARED_LOCK:
         if key not in _SHARED:
-            _SHARED[key] = SentenceEmbedder(name, batch_size=batch_size)
+            _SHARED[key] = load_embedder(name, batch_size)
         return _SHARED[key]

@@ -29,6 +29,25 @@ def _read_json(path: Path) -> Any:
         raise ModelError(f"{path}: unreadable ({exc})") from exc
 
 
+def refusal(folder: Path) -> str | None:
+    """Why this encoder cannot run `folder` (None when it can); reads the folder's JSON files, loads nothing."""
+    try:
+        config = _read_json(folder / "config.json")
+        modules = [m.get("type") for m in _read_json(folder / "modules.json")]
+        pooling = _read_json(folder / "1_Pooling" / "config.json")
+    except ModelError as exc:
+        return str(exc)
+    if (config.get("model_type") != "bert" or config.get("hidden_act") != "gelu"
+            or config.get("position_embedding_type", "absolute") != "absolute"
+            or modules != EXPECTED_MODULES or not pooling.get("pooling_mode_mean_tokens")
+            or any(pooling.get(k) for k in ("pooling_mode_cls_token", "pooling_mode_max_tokens",
+                                            "pooling_mode_mean_sqrt_len_tokens"))):
+        return "not a mean-pooled, normalised BERT sentence model; docqa runs only that"
+    missing = [name for name in ("tokenizer.json", "model.safetensors", "sentence_bert_config.json")
+               if not (folder / name).is_file()]
+    return f"no {', '.join(missing)} in the folder" if missing else None
+
+
 class BertEncoder:
     """Token vectors and mean-pooled, normalised text vectors from a sentence-transformers BERT folder."""
 
@@ -37,15 +56,10 @@ class BertEncoder:
         from safetensors.torch import load_file
         from tokenizers import Tokenizer
 
+        reason = refusal(folder)
+        if reason:
+            raise ModelError(f"{folder}: {reason}")
         config = _read_json(folder / "config.json")
-        modules = [m.get("type") for m in _read_json(folder / "modules.json")]
-        pooling = _read_json(folder / "1_Pooling" / "config.json")
-        if (config.get("model_type") != "bert" or config.get("hidden_act") != "gelu"
-                or config.get("position_embedding_type", "absolute") != "absolute"
-                or modules != EXPECTED_MODULES or not pooling.get("pooling_mode_mean_tokens")
-                or any(pooling.get(k) for k in ("pooling_mode_cls_token", "pooling_mode_max_tokens",
-                                                "pooling_mode_mean_sqrt_len_tokens"))):
-            raise ModelError(f"{folder}: not a mean-pooled, normalised BERT sentence model; docqa runs only that")
         self.dims = int(config["hidden_size"])
         self.heads = int(config["num_attention_heads"])
         self.layers = int(config["num_hidden_layers"])

