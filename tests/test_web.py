@@ -632,3 +632,30 @@ def test_app_py_serves_quietly_with_no_share_hint(tmp_path) -> None:
         out, err = proc.communicate(timeout=30)
     assert "share=True" not in out + err and "public link" not in (out + err).lower()
     assert f"docqa: serving on http://127.0.0.1:{port}/" in err
+
+
+def test_with_auth_the_json_route_and_the_chat_need_the_credentials(tmp_path) -> None:
+    import httpx
+    from conftest import FakeEmbedder, _free_port
+
+    from docqa import Assistant
+    from docqa.serving import launch
+    from docqa.web import build_demo
+
+    (tmp_path / "sources").mkdir()
+    (tmp_path / "sources" / "a.txt").write_text("Apples are red.\n\nPears are green.\n", encoding="utf-8")
+    assistant = Assistant(tmp_path / "sources", tmp_path / "index", embedder=FakeEmbedder())
+    assistant.load()
+    server = launch(build_demo(assistant), assistant, port=_free_port(), auth="ann:s3cret", prevent_thread_lock=True,
+                    quiet=True)
+    try:
+        with httpx.Client(base_url=server.url.rstrip("/"), timeout=30) as http:
+            body = {"question": "What colour are apples?"}
+            for auth in (None, ("ann", "wrong"), ("bob", "s3cret")):
+                refused = http.post("/ask", json=body, auth=auth)
+                assert refused.status_code == 401 and "found" not in refused.text
+                assert refused.headers["www-authenticate"].startswith("Basic")
+            assert http.post("/ask", json=body, auth=("ann", "s3cret")).status_code == 200
+            assert http.get("/config").status_code == 401  # Gradio's own log-in guards the chat
+    finally:
+        server.close()
