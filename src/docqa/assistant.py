@@ -178,6 +178,11 @@ class Assistant:
         self.retriever
         return {name: self.document(name) for name in sorted(self._files)}
 
+    @property
+    def file_types(self) -> list[str]:
+        """The file suffixes `add` reads, e.g. ['.htm', '.html', '.md', '.pdf', '.txt']."""
+        return sorted(READERS)
+
     def list_documents(self) -> list[DocumentInfo]:
         """The indexed documents with their passage counts."""
         manifest = self.retriever.stored.manifest.sources

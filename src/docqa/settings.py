@@ -47,6 +47,17 @@ class Settings:
     max_pdf_memory_bytes: int = 1024 * 1024 * 1024
     web_concurrency: int = 2  # questions the web app answers at once (CPU-bound; the encoder is serialised anyway)
     web_queue_size: int = 64  # questions waiting beyond that; more get Gradio's "Queue is full" (HTTP 503)
+    # The chat's example questions; empty: one per document title (the seed's questions live in no code).
+    example_questions: tuple[str, ...] = ()
+    # Browser sessions Gradio keeps in memory (~75 KB each, measured): 500 bound it to ~40 MB; the oldest go first.
+    web_sessions: int = 500
+    # Bytes of one web API request (uploads excluded): a 2,000-char question plus a long history, 4x for JSON escapes.
+    web_max_request_bytes: int = 2 * 1024 * 1024
+    # Uploads never handed to the app (raw POSTs to Gradio's upload route) are deleted after this many seconds,
+    # checked every minute (Gradio's delete_cache); the app deletes the ones it indexes or refuses at once.
+    web_upload_max_age: int = 300
+    # Bytes all waiting uploads may hold together: ten files at the 20 MB limit; more are refused until cleanup.
+    web_upload_quota_bytes: int = 200 * 1024 * 1024
 
 
 def default_sources() -> Path:
