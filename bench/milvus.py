@@ -57,7 +57,7 @@ def run(work: Path, seeds: Path, embedder, settings, questions: list[str], smoke
     store = f"milvus:{work / 'docqa.db'}"
     t_milvus, milvus = _timed_build(lambda: Assistant(sources=sources, settings=settings, embedder=embedder,
                                                       store=store))
-    n = milvus.retriever.stored.manifest["passage_count"]
+    n = milvus.retriever.stored.manifest.passage_count
     rows.append(Row("9 milvus", f"build {n} passages (seed + Rhine), embedding included",
                     f"{n / t_milvus:.1f} passages/s",
                     f"FAISS folder {n / t_folder:.1f} passages/s", f"{t_milvus / t_folder:.2f}", "-"))
@@ -140,7 +140,7 @@ def scale(work: Path, count: int, settings) -> list[Row]:
     """Write, load and warm ask() at `count` synthetic passages (hashed vectors) in both stores."""
     from docqa import Assistant
 
-    from .common import HashEmbedder
+    from docqa.hash_embedder import HashEmbedder
     from .corpus import write_corpus
 
     corpus = work / "large"
@@ -153,7 +153,7 @@ def scale(work: Path, count: int, settings) -> list[Row]:
     store = f"milvus:{work / 'large.db'}"
     t_milvus, milvus = _timed_build(lambda: Assistant(sources=corpus, settings=quick, embedder=embedder,
                                                       store=store))
-    n = milvus.retriever.stored.manifest["passage_count"]
+    n = milvus.retriever.stored.manifest.passage_count
     out.append(Row("9 milvus", f"build {n} passages, hashed vectors (store cost, not the model)",
                    f"{n / t_milvus:.0f} passages/s", f"FAISS folder {n / t_folder:.0f} passages/s",
                    f"{t_milvus / t_folder:.2f}", "-"))

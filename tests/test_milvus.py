@@ -30,11 +30,20 @@ def _doc_chunks(path: Path, embedder: FakeEmbedder):
     return chunks, vectors, sentences
 
 
-def _write(store: MilvusStore, docs, manifest=None) -> MilvusStore:
+def _manifest():
+    from docqa import Settings
+    from docqa.indexing import chunking_info, model_info
+    from docqa.manifest import FORMAT_VERSION, Manifest
+
+    return Manifest(FORMAT_VERSION, "", 0, model_info(Settings(), 64), chunking_info(Settings()), "IndexFlatIP",
+                    0, 0, {})
+
+
+def _write(store: MilvusStore, docs):
     writer = store.writer(64)
     for chunks, vectors, sentences in docs:
         writer.add(chunks, vectors, sentences)
-    writer.commit(manifest or {"note": "test"})
+    writer.commit(_manifest())
     return writer
 
 
@@ -69,13 +78,14 @@ def test_round_trip_is_exact(store: MilvusStore, two_docs, read_limit: int, monk
     import docqa.milvus_store
 
     monkeypatch.setattr(docqa.milvus_store, "READ_LIMIT", read_limit)
-    _write(store, two_docs, {"model": "fake"})
+    _write(store, two_docs)
     snap = store.snapshot(64)
     chunks = [c for d in two_docs for c in d[0]]
     assert snap.chunks == chunks  # offsets, paragraph, page, sentence spans and text, in order
     assert np.array_equal(snap.passage_vectors, np.vstack([d[1] for d in two_docs]))
     assert np.array_equal(snap.sentence_vectors, np.vstack([d[2] for d in two_docs]))
-    assert snap.manifest == {"model": "fake"}
+    manifest = store.read().manifest  # the typed manifest, counts filled in at commit
+    assert (manifest.model.dims, manifest.passage_count, manifest.generation) == (64, len(chunks), 1)
     text = SEED_FILE.read_text(encoding="utf-8")
     assert all(text[c.start : c.end] == c.text for c in snap.chunks if c.source == SEED_FILE.name)
 
@@ -221,7 +231,7 @@ def test_a_reader_refuses_a_generation_of_another_model(seed_dir: Path, tmp_path
     assert other.load().rebuilt  # the model changed: everything is embedded again, by the other model
     with caplog.at_level("WARNING", logger="docqa"):
         assert reader.ask("What did Hegseth say about Article 5?").to_dict() == before
-    assert "built with another-model" in caplog.text and "answering from the one already loaded" in caplog.text
+    assert "was built with another-model" in caplog.text and "keeping the loaded index" in caplog.text
     reader.store.close()
     other.store.close()
 

@@ -112,11 +112,11 @@ def cmd_index(args: argparse.Namespace) -> int:
     stored = assistant.retriever.stored
     where = assistant.store.location if assistant.store else assistant.index_dir
     if report.rebuilt:
-        print(f"indexed {stored.manifest['passage_count']} passages from {len(assistant.list_documents())} document(s) "
+        print(f"indexed {stored.manifest.passage_count} passages from {len(assistant.list_documents())} document(s) "
               f"into {show_name(str(where))} (embedded: {show_names(list(report.embedded))}; "
               f"reused: {show_names(list(report.reused))})")
     else:
-        print(f"index is up to date: {stored.manifest['passage_count']} passages from "
+        print(f"index is up to date: {stored.manifest.passage_count} passages from "
               f"{len(assistant.list_documents())} document(s) in {show_name(str(where))}")
     return 0
 
@@ -125,7 +125,7 @@ def _print_report(assistant, report) -> None:
     for line in report.skipped:
         print(f"docqa: skipped {show_name(line)}", file=sys.stderr)
     print(f"{len(report.embedded)} document(s) embedded, {len(report.reused)} unchanged, "
-          f"{len(report.removed)} removed; {assistant.retriever.stored.manifest['passage_count']} passages in all")
+          f"{len(report.removed)} removed; {assistant.retriever.stored.manifest.passage_count} passages in all")
 
 
 def cmd_add(args: argparse.Namespace) -> int:
@@ -220,7 +220,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 0
     from .evaluation import format_suite, run_suite
 
-    reports = run_suite(args.corpus, split=args.split)
+    reports = run_suite(args.corpus, split=args.split, progress=True)
     if args.json:
         print(json.dumps([r.to_dict() for r in reports], ensure_ascii=False, indent=2))
     else:

@@ -14,10 +14,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,10 @@ from .milvus_schema import MilvusTarget, connect, create_collections, reason
 from .types import Chunk
 
 if TYPE_CHECKING:
+    from .manifest import Manifest
     from .store import StoredIndex
+
+log = logging.getLogger("docqa")
 
 HEAD = "head:"
 DOC = "doc:"
@@ -42,7 +46,7 @@ class Snapshot:
     """One committed generation read back: the manifest and every passage with its vectors, in order."""
 
     version: str
-    manifest: dict[str, Any]
+    manifest: str  # the manifest's JSON, as the writer committed it
     chunks: list[Chunk]
     passage_vectors: np.ndarray
     sentence_vectors: np.ndarray
@@ -56,6 +60,7 @@ class MilvusStore:
         self.location = target.label
         self._client: Any = None
         self._lock = threading.RLock()
+        self._build_lock = threading.RLock()
         self.live: list[tuple[str, int]] = []  # (doc_key, passages) of the last generation read, in order
         self.refused: str | None = None  # a generation a reader refused (another model): not read again
 
@@ -116,7 +121,7 @@ class MilvusStore:
     def _read_head(self, head: dict[str, Any], want_dims: int | None) -> Snapshot:
         value = head["value"]
         try:
-            manifest = json.loads(value["manifest"])
+            manifest = str(value["manifest"])
             dims = int(value["dims"])
             docs = [(str(s), str(k), int(n), int(m)) for s, k, n, m in value["docs"]]
         except (KeyError, TypeError, ValueError) as exc:
@@ -237,16 +242,23 @@ class MilvusStore:
                 + self._query_pieces(collection, [(key, middle, b)], fields))
 
     def read(self, dims: int | None = None) -> StoredIndex:
-        """The newest generation as the folder's StoredIndex (its `directory.name` is the generation's key):
-        the same in-memory FAISS index and BM25, so the same answers."""
+        """The newest generation as the folder's StoredIndex (its `version` is the generation's key): the same
+        in-memory FAISS index, BM25 and sentence vectors, so the same answers."""
         from .ann import build_index
+        from .lexical import LexicalIndex
+        from .manifest import Manifest
         from .store import StoredIndex
 
         snap = self.snapshot(dims)
+        manifest = Manifest.from_json(snap.manifest, Path(self.location))
+        if manifest.passage_count != len(snap.chunks):
+            raise StoreError(f"{self.location}: {len(snap.chunks)} passages, the manifest says "
+                             f"{manifest.passage_count}; run `docqa index --store {self.location}` to rebuild")
         rows = np.zeros(len(snap.chunks) + 1, dtype=np.int64)
         np.cumsum([len(c.sentences) for c in snap.chunks], out=rows[1:])
-        return StoredIndex(Path(self.location, snap.version), snap.manifest, snap.chunks,
-                           build_index(snap.passage_vectors), snap.sentence_vectors, rows)
+        lexical = LexicalIndex([[c.text[a - c.start : b - c.start] for a, b in c.sentences] for c in snap.chunks])
+        return StoredIndex(Path(self.location, snap.version), manifest, snap.chunks,
+                           build_index(snap.passage_vectors), snap.sentence_vectors, rows, lexical)
 
     # ------------------------------------------------------------ writing
 
@@ -256,19 +268,15 @@ class MilvusStore:
             self._call("creating the collections", create_collections, self.client, self.target, dims)
         return MilvusWriter(self, dims)
 
-    @contextlib.contextmanager
-    def lock(self, timeout: float = 600.0) -> Iterator[None]:
-        """One build at a time: in this process, and for Milvus Lite across processes (a file lock beside
-        the database). A Milvus server has one indexer by design (docs/scaling.md)."""
+    def lock(self, timeout: float = 600.0) -> Any:
+        """The build lock (acquire/release): for Milvus Lite a file lock beside the database; for a server,
+        one build at a time in this process only (a server has one indexer by design, docs/scaling.md)."""
+        if not self.target.lite:
+            return self._build_lock
         from filelock import FileLock
 
-        with self._lock:
-            if self.target.lite:
-                path = Path(self.target.uri)
-                with FileLock(str(path.with_name(f".{path.name}.lock")), timeout=timeout):
-                    yield
-            else:
-                yield
+        path = Path(self.target.uri)
+        return FileLock(str(path.with_name(f".{path.name}.lock")), timeout=timeout)
 
     def recover(self) -> None:
         """Delete documents no kept generation lists (left by a build that died), and old generations."""
@@ -376,24 +384,30 @@ class MilvusWriter:
                       "dims": self.dims}}])  # written last: no marker, no document
         self.written.append(chunks[0].source)
 
-    def commit(self, manifest: dict[str, Any] | str) -> str:
-        """Make the added documents the live generation (one insert); returns its key."""
+    def commit(self, manifest: Manifest, lexical: Any = None) -> str:
+        """Make the added documents the live generation (one insert); returns its key. `manifest` gives the
+        model, chunking and sources; counts, generation and time are filled in here. (`lexical` is rebuilt by
+        each reader from the passages' text: Milvus keeps no files.)"""
+        from .manifest import FORMAT_VERSION
+        from .version import __version__
+
         self._flush()
-        text = manifest if isinstance(manifest, str) else json.dumps(manifest, ensure_ascii=False)
         store = self.store
         with store._lock:
             previous = store.current_version()
             generation = int(previous[len(HEAD):].split("-")[0]) + 1 if previous else 1
-            key = f"{HEAD}{generation:012d}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+            now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            key = f"{HEAD}{generation:012d}-{now.replace('-', '').replace(':', '')}"
+            manifest = replace(manifest, format_version=FORMAT_VERSION, docqa_version=__version__,
+                               generation=generation, passage_count=sum(d[2] for d in self.docs),
+                               sentence_count=sum(d[3] for d in self.docs), files={}, created=now)
             store._call("committing the generation", store.client.insert, store.target.collection("meta"), [{
                 "key": key, "unused": [0.0, 0.0],
-                "value": {"manifest": text, "dims": self.dims, "docs": [list(d) for d in self.docs]}}])
+                "value": {"manifest": manifest.to_json(), "dims": self.dims, "docs": [list(d) for d in self.docs]}}])
             try:
                 store._collect()
             except StoreError as exc:  # the generation is live; leftovers go at the next build or recover()
-                import logging
-
-                logging.getLogger("docqa").warning("%s", exc)
+                log.warning("%s", exc)
             return key
 
     def abort(self) -> None:
@@ -427,3 +441,11 @@ def _chunk(row: dict[str, Any]) -> Chunk:
 
 def _matrix(rows: list[list[float]], dims: int) -> np.ndarray:
     return np.asarray(rows, dtype=np.float32).reshape(len(rows), dims)
+
+
+def open_store(spec: str | None) -> MilvusStore | None:
+    """The Milvus store `spec` names (`milvus:PATH`, `http://host:19530`), or None for the index folder."""
+    from .milvus_schema import parse_store
+
+    target = parse_store(spec)
+    return None if target is None else MilvusStore(target)
