@@ -62,7 +62,6 @@ class MilvusStore:
         self._lock = threading.RLock()
         self._build_lock = threading.RLock()
         self.live: list[tuple[str, int]] = []  # (doc_key, passages) of the last generation read, in order
-        self.refused: str | None = None  # a generation a reader refused (another model): not read again
 
     @property
     def client(self) -> Any:
