@@ -77,9 +77,10 @@ def test_bad_top_k_is_a_value_error(seed_assistant, top_k):
         seed_assistant.ask("What about troops?", top_k=top_k)
 
 
-def test_missing_sources_folder_is_a_clear_error(tmp_path: Path):
+def test_missing_sources_folder_is_a_clear_error_on_first_use(tmp_path: Path):
+    assistant = Assistant(sources=tmp_path / "nope", index_dir=tmp_path / "index")  # loads on first use
     with pytest.raises(SourceError, match="not found"):
-        Assistant(sources=tmp_path / "nope", index_dir=tmp_path / "index")
+        assistant.ask("anything?")
 
 
 def test_module_level_ask_uses_environment_folders(seed_dir: Path, tmp_path: Path, embedder, monkeypatch):
@@ -88,7 +89,7 @@ def test_module_level_ask_uses_environment_folders(seed_dir: Path, tmp_path: Pat
     assistant = docqa.default_assistant()
     answer = docqa.ask("What did Hegseth say about Article 5?", top_k=1)
     assert answer.found and len(answer.passages) == 1
-    assert (tmp_path / "idx" / "manifest.json").is_file()
+    assert (tmp_path / "idx" / "CURRENT").is_file()
     assert docqa.default_assistant() is assistant
 
 

@@ -69,3 +69,59 @@ def test_sentence_longer_than_limit_is_cut_at_whitespace(tmp_path: Path):
     chunks = chunk_document(doc, max_chars=200)
     assert all(c.end - c.start <= 200 and c.text == doc.text[c.start : c.end] for c in chunks)
     assert " ".join(c.text for c in chunks) == words
+
+
+def _one_line(n: int) -> str:
+    base = "The U.S. troops arrived at 5 p.m. on Monday, and Mr. Smith said it went well. Then they left again. "
+    return (base * (n // len(base) + 1))[:n].rstrip()
+
+
+def test_splitter_never_sees_more_than_a_window(monkeypatch):
+    """pysbd is super-linear (100,000 chars on one line: 15 s; 5 MB: never ends), so it gets bounded windows."""
+    from docqa import chunking
+
+    real = chunking._segmenter("en")
+    seen: list[int] = []
+
+    class Spy:
+        def segment(self, text: str):
+            seen.append(len(text))
+            return real.segment(text)
+
+    monkeypatch.setattr(chunking, "_segmenter", lambda language: Spy())
+    text = _one_line(100_000)
+    spans = split_sentences(text, window=1000)
+    assert seen and max(seen) <= 1000
+    assert all(text[s:e] == text[s:e].strip() and text[s:e] for s, e in spans)
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+
+
+def test_windows_give_the_same_sentences_as_one_pass():
+    text = _one_line(6_000)
+    whole = split_sentences(text, window=len(text))
+    assert split_sentences(text, window=700) == whole
+    assert all("U.S. troops" in text[s:e] for s, e in whole if text[s:e].startswith("The U.S."))
+    assert not any(text[s:e].endswith("U.S.") for s, e in whole)
+
+
+def test_long_one_line_document_chunks_exactly(tmp_path: Path):
+    (tmp_path / "line.md").write_text("# Line\n\n" + _one_line(200_000) + "\n", encoding="utf-8")
+    doc = load_document(tmp_path / "line.md", tmp_path)
+    chunks = chunk_document(doc)
+    assert chunks[-1].end == len(doc.text.rstrip())
+    for c in chunks:
+        assert doc.text[c.start : c.end] == c.text and c.end - c.start <= 700
+        assert "U.S. troops" in c.text or "U.S." not in c.text
+
+
+@pytest.mark.slow  # about 35 s on one core; before the windows it never finished (pysbd alone: 15 s at 100 KB)
+def test_five_megabyte_one_line_file_is_chunked_in_linear_time(tmp_path: Path):
+    import time
+
+    (tmp_path / "line.md").write_text("# Line\n\n" + _one_line(5_000_000) + "\n", encoding="utf-8")
+    started = time.perf_counter()
+    doc = load_document(tmp_path / "line.md", tmp_path)
+    chunks = chunk_document(doc)
+    print(f"\n5 MB on one line: {len(chunks):,} passages in {time.perf_counter() - started:.1f} s")
+    assert chunks[-1].end == len(doc.text.rstrip())
+    assert all(doc.text[c.start : c.end] == c.text for c in chunks)

@@ -75,9 +75,12 @@ def test_bad_questions_fail_with_one_line(workdir, args, code, message):
     assert result.stderr.count("\n") == 1 and message in result.stderr and "Traceback" not in result.stderr
 
 
-def test_missing_sources_folder_exits_non_zero(tmp_path: Path):
-    result = run("ask", "anything", cwd=tmp_path)
-    assert result.returncode == 1 and "sources folder not found" in result.stderr
+def test_missing_sources_folder_says_how_to_point_at_the_folders(tmp_path: Path):
+    result = run("ask", "anything", cwd=tmp_path)  # as when run from outside the repository
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("docqa: error: sources folder not found: seeds")
+    for hint in ("--sources", "DOCQA_SOURCES", "--index", "DOCQA_INDEX", str(tmp_path)):
+        assert hint in result.stderr
 
 
 def test_eval_prints_the_figures(workdir):
@@ -102,7 +105,7 @@ def test_add_list_remove_round_trip(tmp_path: Path):
     assert again.returncode == 0 and "0 document(s) embedded" in again.stdout
     asked = json.loads(run("ask", "What do barn owls hunt?", "--json", cwd=tmp_path).stdout)
     assert asked["found"] and asked["passages"][0]["source"] == "owls.md"
-    assert run("remove", "owls.md", cwd=tmp_path).returncode == 0
+    assert run("remove", "owls.md", "--yes", cwd=tmp_path).returncode == 0
     assert json.loads(run("list", "--json", cwd=tmp_path).stdout) == []
     missing = run("remove", "owls.md", cwd=tmp_path)
     assert missing.returncode == 1 and "no document named 'owls.md'" in missing.stderr
@@ -128,3 +131,100 @@ def test_closed_pipe_is_not_a_traceback(workdir):
     proc.stdout.close()  # like `| head -0`: the reader is gone before docqa writes
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0 and b"Traceback" not in err and b"BrokenPipe" not in err
+
+
+def _folder(tmp_path: Path, documents: dict[str, str]) -> Path:
+    (tmp_path / "seeds").mkdir()
+    for name, text in documents.items():
+        (tmp_path / "seeds" / name).write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def test_removing_the_last_document_needs_yes_and_an_empty_folder_says_so(tmp_path: Path):
+    work = _folder(tmp_path, {"owls.md": "# Owls\n\nBarn owls hunt voles at night.\n"})
+    refused = run("remove", "owls.md", cwd=work)
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1
+    assert "last document" in refused.stderr and "--yes" in refused.stderr
+    assert (work / "seeds" / "owls.md").exists()
+    removed = run("remove", "owls.md", "--yes", cwd=work)
+    assert removed.returncode == 0 and "removed owls.md" in removed.stdout
+    assert not (work / "seeds" / "owls.md").exists()
+    for args in (["ask", "What do owls hunt?"], ["ask", "What do owls hunt?", "--json"]):
+        asked = run(*args, cwd=work)
+        assert asked.returncode == 1 and asked.stdout == "" and asked.stderr.count("\n") == 1
+        assert "no documents in seeds; add some with `docqa add" in asked.stderr
+    listed = run("list", cwd=work)
+    assert listed.returncode == 0 and listed.stdout == "" and "no documents in seeds" in listed.stderr
+
+
+def test_remove_of_one_of_several_needs_no_confirmation(tmp_path: Path):
+    work = _folder(tmp_path, {"a.md": "# A\n\nAlpha text.\n", "b.md": "# B\n\nBravo text.\n"})
+    result = run("remove", "a.md", cwd=work)
+    assert result.returncode == 0 and "removed a.md" in result.stdout
+
+
+def test_add_names_what_it_added_and_what_it_skipped(tmp_path: Path):
+    work = _folder(tmp_path, {"a.md": "# A\n\nAlpha text.\n"})
+    (tmp_path / "owls.md").write_text("# Owls\n\nBarn owls hunt voles at night.\n", encoding="utf-8")
+    (tmp_path / "copy.md").write_text("# A\n\nAlpha text.\n", encoding="utf-8")
+    result = run("add", str(tmp_path / "owls.md"), str(tmp_path / "copy.md"), cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert "added owls.md: 2 passages" in result.stdout
+    assert f"skipped {tmp_path / 'copy.md'}: its content is already indexed as a.md" in result.stdout
+    (tmp_path / "owls.md").write_text("# Owls\n\nTawny owls call at dusk.\n", encoding="utf-8")
+    again = run("add", str(tmp_path / "owls.md"), cwd=work)
+    assert "updated owls.md: 2 passages" in again.stdout
+
+
+HOSTILE = ("Beacons\n\nThe harbour beacon \x1b]0;pwned-title\x07flashes green every four seconds. "
+           "\x1b[2J\x1b[HThe outer beacon \x1b]8;;https://evil.example/\x1b\\flashes red\x1b]8;;\x1b\\ at night. "
+           "\x1b]52;c;cm0gLXJmIH4=\x07Keepers log every flash. \x9b31mC1 too.\n")
+
+
+def test_terminal_output_has_no_escape_sequences_from_documents(tmp_path: Path):
+    work = _folder(tmp_path, {"beacons.txt": HOSTILE})
+    plain = run("ask", "How often does the harbour beacon flash?", "--top-k", "1", cwd=work)
+    assert plain.returncode == 0, plain.stderr
+    assert "flashes green every four seconds" in plain.stdout
+    assert not any(c in plain.stdout for c in "\x1b\x07\x9b")
+    as_json = json.loads(run("ask", "How often does the harbour beacon flash?", "--json", "--top-k", "1",
+                             cwd=work).stdout)
+    passage = as_json["passages"][0]
+    assert "\x1b]0;pwned-title\x07" in passage["text"]  # --json keeps the document's text exactly
+    assert HOSTILE[passage["start"] : passage["end"]] == passage["text"]
+
+
+def test_file_names_with_newlines_and_bidi_overrides_are_shown_safely(tmp_path: Path):
+    work = _folder(tmp_path, {"two\nlines.md": "# Two\n\nA name with a newline.\n",
+                              "report\u202etxt.md": "# Spoof\n\nA name that shows a fake extension.\n"})
+    listed = run("list", cwd=work)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert len(lines) == 2 and "\u202e" not in listed.stdout
+    assert any(line.startswith("two\\nlines.md\t") for line in lines)
+    assert any(line.startswith("report\\u202etxt.md\t") for line in lines)
+    names = {d["name"] for d in json.loads(run("list", "--json", cwd=work).stdout)}
+    assert names == {"two\nlines.md", "report\u202etxt.md"}  # JSON keeps the real names
+
+
+def test_a_missing_manifest_is_reported_once(tmp_path: Path):
+    work = _folder(tmp_path, {"a.md": "# A\n\nAlpha text.\n"})
+    assert run("index", cwd=work).returncode == 0
+    version = (work / "index" / "CURRENT").read_text().strip()  # the live version folder (docqa.store)
+    (work / "index" / version / "manifest.json").unlink()
+    result = run("ask", "What is alpha?", "--json", cwd=work)  # rebuilds it on the way
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (f"docqa: index/{version}/manifest.json: missing, so the index is incomplete "
+                             "(run `docqa index`)\n")
+
+
+def test_top_k_default_comes_from_settings():
+    import inspect
+
+    import docqa
+    from docqa.cli import build_parser
+    from docqa.settings import Settings
+
+    assert inspect.signature(docqa.ask).parameters["top_k"].default is None  # Assistant fills in Settings.top_k
+    assert build_parser().parse_args(["ask", "q"]).top_k is None
+    assert f"default {Settings.top_k}" in run("ask", "--help").stdout

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from docqa import Assistant, SourceError
+from docqa.errors import EmptySourcesError
 from docqa.sources import load_document
-from docqa.store import MANIFEST
+from docqa.store import MANIFEST, version_dir
 
 
 def make_pdf(path: Path, pages: list[str]) -> Path:
@@ -88,11 +89,11 @@ def test_re_adding_unchanged_is_a_no_op_and_update_replaces(tmp_path: Path, libr
     note = tmp_path / "note.txt"
     note.write_text("Kettles\n\nDescale the kettle monthly with vinegar.\n", encoding="utf-8")
     library.add([note])
-    manifest = (library.index_dir / MANIFEST).read_bytes()
+    manifest = (version_dir(library.index_dir) / MANIFEST).read_bytes()
     copy = tmp_path / "copy-of-note.txt"
     shutil.copy(note, copy)
     report = library.add([note, copy])  # same content under two names: nothing new
-    assert not report.rebuilt and (library.index_dir / MANIFEST).read_bytes() == manifest
+    assert not report.rebuilt and (version_dir(library.index_dir) / MANIFEST).read_bytes() == manifest
     assert [d.name for d in library.list_documents()] == ["note.txt"]
 
     note.write_text("Kettles\n\nDescale the kettle weekly with citric acid.\n", encoding="utf-8")
@@ -146,14 +147,15 @@ def test_bad_files_are_refused_and_change_nothing(tmp_path: Path, library: Assis
     good = tmp_path / "good.txt"
     good.write_text("Good\n\nFerns like shade.", encoding="utf-8")
     library.add([good])
-    before = sorted(p.name for p in library.sources.iterdir()), (library.index_dir / MANIFEST).read_bytes()
+    before = sorted(p.name for p in library.sources.iterdir()), (version_dir(library.index_dir) / MANIFEST).read_bytes()
     bad = tmp_path / "bad"
     bad.mkdir()
     for case, (path, reason) in _bad_files(bad).items():
         with pytest.raises(SourceError, match=reason) as info:
             library.add([path])
         assert path.name in str(info.value), case
-        after = sorted(p.name for p in library.sources.iterdir()), (library.index_dir / MANIFEST).read_bytes()
+        after = (sorted(p.name for p in library.sources.iterdir()),
+                 (version_dir(library.index_dir) / MANIFEST).read_bytes())
         assert after == before, case
     assert library.ask("What do ferns like?").found
 
@@ -177,3 +179,58 @@ def test_load_document_offsets_for_pdf_text(tmp_path: Path):
     pdf = make_pdf(tmp_path / "two.pdf", ["First page text.", "Second page text."])
     doc = load_document(pdf, tmp_path)
     assert [doc.text[s:e] for s, e in doc.pages] == ["First page text.", "Second page text."]
+
+
+def test_construction_touches_no_disk_and_first_use_names_the_folder(tmp_path: Path):
+    assistant = Assistant(sources=tmp_path / "not-yet", index_dir=tmp_path / "index")  # as the README says
+    assert not (tmp_path / "index").exists()
+    with pytest.raises(SourceError, match="sources folder not found: .*not-yet"):
+        assistant.ask("anything?")
+    (tmp_path / "not-yet").mkdir()  # created later: the same object now works
+    with pytest.raises(EmptySourcesError, match=r"^no documents in .*not-yet; add some with `docqa add"):
+        assistant.ask("anything?")
+
+
+def test_an_empty_folder_is_a_clear_error_not_an_abstention(library: Assistant):
+    with pytest.raises(EmptySourcesError, match="no documents in"):
+        library.ask("What do owls hunt?")
+
+
+def test_an_error_for_many_unknown_names_is_capped(tmp_path: Path, library: Assistant):
+    note = tmp_path / "ferns.txt"
+    note.write_text("Ferns\n\nFerns like shade.", encoding="utf-8")
+    library.add([note])
+    unknown = [f"missing-{n:06d}.txt" for n in range(100_000)]
+    with pytest.raises(ValueError) as info:
+        library.ask("What do ferns like?", sources=unknown)
+    message = str(info.value)
+    assert len(message) < 500 and "missing-000000.txt" in message and "and 99,990 more" in message
+    assert "known: ferns.txt" in message
+
+
+def test_a_link_to_a_file_outside_is_never_indexed_or_quoted(tmp_path: Path, library: Assistant):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("Secrets\n\nThe vault code is 4471 and the vault is behind the painting.", encoding="utf-8")
+    (library.sources / "vault.txt").symlink_to(secret)
+    (library.sources / "ferns.txt").write_text("Ferns\n\nFerns like shade and damp soil.", encoding="utf-8")
+    library.load()
+    assert [d.name for d in library.list_documents()] == ["ferns.txt"]
+    answer = library.ask("What is the vault code?")
+    assert all("4471" not in p.text for p in [*answer.passages, *answer.closest])
+    with pytest.raises(ValueError, match="unknown document"):
+        library.ask("What is the vault code?", sources=["vault.txt"])
+
+
+def test_indexing_reads_with_the_assistants_settings(tmp_path: Path, fake_embedder):
+    from dataclasses import replace
+
+    from docqa import Settings
+
+    sources = tmp_path / "docs"
+    sources.mkdir()
+    make_pdf(sources / "three.pdf", ["One.", "Two.", "Three."])
+    (sources / "fine.txt").write_text("Fine\n\nMoss grows on north faces.", encoding="utf-8")
+    assistant = Assistant(sources=sources, index_dir=tmp_path / "index", embedder=fake_embedder,
+                          settings=replace(Settings(), max_pdf_pages=2))
+    report = assistant.load()
+    assert len(report.skipped) == 1 and report.skipped[0].endswith("three.pdf: 3 pages is over the 2-page limit")

@@ -20,6 +20,6 @@ def default_assistant() -> Assistant:
     return _assistant_for(str(default_sources().resolve()), str(default_index_dir().resolve()))
 
 
-def ask(question: str, *, history: Sequence[dict[str, Any]] | None = None, top_k: int = 3) -> Answer:
-    """Answer a question about the default documents with cited passages."""
+def ask(question: str, *, history: Sequence[dict[str, Any]] | None = None, top_k: int | None = None) -> Answer:
+    """Answer a question about the default documents with cited passages (`top_k` defaults to Settings.top_k)."""
     return default_assistant().ask(question, history=history, top_k=top_k)

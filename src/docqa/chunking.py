@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 
+from .settings import Settings
 from .types import Chunk, Document
 
 
@@ -14,8 +15,38 @@ def _segmenter(language: str):  # pysbd.Segmenter; imported lazily (it compiles 
     return pysbd.Segmenter(language=language, clean=False)
 
 
-def split_sentences(text: str, start: int = 0, language: str = "en") -> list[tuple[int, int]]:
-    """(start, end) of each sentence in `text`, shifted by `start`, trimmed of whitespace."""
+def split_sentences(
+    text: str, start: int = 0, language: str = "en", window: int = Settings.sentence_window_chars
+) -> list[tuple[int, int]]:
+    """(start, end) of each sentence in `text`, shifted by `start`, trimmed of whitespace.
+
+    pysbd's time grows faster than linearly with its input (a 100,000-character line takes seconds, a 5 MB one
+    never ends), so it only ever sees `window` characters: a window ends at whitespace, its last sentence (which
+    the cut may have broken) is dropped and the next window starts where that sentence did."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    while len(text) - pos > window:
+        cut = _last_space(text, pos + window // 2, pos + window)
+        found = _segment(text[pos:cut], start + pos, language)
+        if len(found) > 1:
+            spans.extend(found[:-1])
+            pos = found[-1][0] - start
+        else:  # one sentence fills the window: keep it cut at whitespace (_split_long cuts it again anyway)
+            spans.extend(found)
+            pos = cut
+    spans.extend(_segment(text[pos:], start + pos, language))
+    return spans
+
+
+def _last_space(text: str, low: int, high: int) -> int:
+    """The offset of the last whitespace in text[low:high], else `high`."""
+    for i in range(high - 1, low - 1, -1):
+        if text[i].isspace():
+            return i
+    return high
+
+
+def _segment(text: str, start: int, language: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     cursor = 0
     for piece in _segmenter(language).segment(text):
@@ -49,13 +80,15 @@ def _split_long(span: tuple[int, int], text: str, limit: int) -> Iterator[tuple[
         yield start, end
 
 
-def chunk_document(doc: Document, max_chars: int = 700, language: str = "en") -> list[Chunk]:
+def chunk_document(
+    doc: Document, max_chars: int = 700, language: str = "en", window: int = Settings.sentence_window_chars
+) -> list[Chunk]:
     """Pack consecutive sentences of each paragraph into chunks of at most about `max_chars`."""
     chunks: list[Chunk] = []
     for para in doc.paragraphs:
         sentences = [
             piece
-            for span in split_sentences(doc.text[para.start : para.end], para.start, language)
+            for span in split_sentences(doc.text[para.start : para.end], para.start, language, window)
             for piece in _split_long(span, doc.text, max_chars)
         ]
         group: list[tuple[int, int]] = []

@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .errors import DocQAError
+from .errors import DocQAError, EmptySourcesError, SourcesFolderError
+from .settings import Settings
+from .sources import show_name, show_names
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -48,9 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="files to add")
     p.set_defaults(func=cmd_add)
 
-    p = sub.add_parser("remove", help="remove a document", description="Delete a document and its passages.")
+    p = sub.add_parser("remove", help="remove a document",
+                       description="Delete a document from the sources folder and its passages from the index. "
+                                   "Removing the last document needs --yes.")
     _common(p)
     p.add_argument("name", help="the document's name, as `docqa list` shows it")
+    p.add_argument("--yes", action="store_true", help="confirm removing the last document")
     p.set_defaults(func=cmd_remove)
 
     p = sub.add_parser("list", help="list the indexed documents",
@@ -62,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer a question", description="Answer a question with cited passages.")
     _common(p)
     p.add_argument("question", help="the question, in quotes")
-    p.add_argument("--top-k", type=int, default=3, help="how many passages at most (default 3)")
+    p.add_argument("--top-k", type=int, default=None,
+                   help=f"how many passages at most (default {Settings.top_k})")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p.set_defaults(func=cmd_ask)
 
@@ -101,31 +107,55 @@ def cmd_index(args: argparse.Namespace) -> int:
     report = assistant.load(progress=True, force=args.rebuild)
     stored = assistant.retriever.stored
     if report.rebuilt:
-        print(f"indexed {stored.manifest['passage_count']} passages from {len(assistant.documents)} document(s) "
-              f"into {assistant.index_dir} (embedded: {', '.join(report.embedded) or 'none'}; "
-              f"reused: {', '.join(report.reused) or 'none'})")
+        print(f"indexed {stored.manifest.passage_count} passages from {len(assistant.list_documents())} document(s) "
+              f"into {show_name(str(assistant.index_dir))} (embedded: {show_names(list(report.embedded))}; "
+              f"reused: {show_names(list(report.reused))})")
     else:
-        print(f"index is up to date: {stored.manifest['passage_count']} passages from "
-              f"{len(assistant.documents)} document(s) in {assistant.index_dir}")
+        print(f"index is up to date: {stored.manifest.passage_count} passages from "
+              f"{len(assistant.list_documents())} document(s) in {show_name(str(assistant.index_dir))}")
     return 0
 
 
 def _print_report(assistant, report) -> None:
     for line in report.skipped:
-        print(f"docqa: skipped {line}", file=sys.stderr)
+        print(f"docqa: skipped {show_name(line)}", file=sys.stderr)
     print(f"{len(report.embedded)} document(s) embedded, {len(report.reused)} unchanged, "
-          f"{len(report.removed)} removed; {assistant.retriever.stored.manifest['passage_count']} passages in all")
+          f"{len(report.removed)} removed; {assistant.retriever.stored.manifest.passage_count} passages in all")
 
 
 def cmd_add(args: argparse.Namespace) -> int:
+    from .sources import file_sha256
+
     assistant = _assistant(args)
-    _print_report(assistant, assistant.add(args.paths, progress=True))
+    before = {d.name for d in assistant.list_documents()}
+    report = assistant.add(args.paths, progress=True)
+    documents = {d.name: d for d in assistant.list_documents()}
+    by_hash: dict[str, str] | None = None
+    for path in args.paths:
+        name = path.name
+        if name in report.embedded:
+            verb = "updated" if name in before else "added"
+            print(f"{verb} {show_name(name)}: {documents[name].passages} passages")
+            continue
+        if by_hash is None:  # hash the indexed files only when something was skipped
+            by_hash = {file_sha256(assistant.sources / n): n for n in documents}
+        same = by_hash.get(file_sha256(path))
+        why = f"its content is already indexed as {show_name(same)}" if same else "not indexed"
+        print(f"skipped {show_name(str(path))}: {why}")
+    _print_report(assistant, report)
     return 0
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
     assistant = _assistant(args)
-    _print_report(assistant, assistant.remove(args.name, progress=True))
+    names = [d.name for d in assistant.list_documents()]
+    if names == [args.name] and not args.yes:
+        print(f"docqa: error: {show_name(args.name)} is the last document in {show_name(str(assistant.sources))}; "
+              "removing it leaves nothing to answer from. Run again with --yes to remove it", file=sys.stderr)
+        return 1
+    report = assistant.remove(args.name, progress=True)
+    print(f"removed {show_name(args.name)}")
+    _print_report(assistant, report)
     return 0
 
 
@@ -138,9 +168,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([asdict(d) for d in docs], ensure_ascii=False, indent=2))
         return 0
+    if not docs:
+        print(_empty_message(assistant.sources), file=sys.stderr)
     for d in docs:
         pages = f", {d.pages} pages" if d.pages else ""
-        print(f"{d.name}\t{d.passages} passages{pages}\t{d.title}")
+        print(f"{show_name(d.name)}\t{d.passages} passages{pages}\t{show_name(d.title)}")
     return 0
 
 
@@ -150,11 +182,26 @@ def cmd_ask(args: argparse.Namespace) -> int:
     assistant = _assistant(args)
     assistant.load(progress=True)
     answer = assistant.ask(args.question, top_k=args.top_k)
-    if args.json:
+    if args.json:  # the document's text exactly as it is, control characters included
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
-        print(render_plain(answer, color=sys.stdout.isatty()))
+        print(render_plain(_terminal_safe(answer), color=sys.stdout.isatty()))
     return 0
+
+
+def _terminal_safe(answer):
+    """The answer with control and bidi characters of the documents made harmless: a document must not set the
+    window title, clear the screen, write the clipboard (OSC 52) or hide a link (OSC 8). Offsets still hold."""
+    from dataclasses import replace
+
+    from .sources import terminal_text
+
+    def passage(p):
+        return replace(p, text=terminal_text(p.text), title=show_name(p.title), source=show_name(p.source))
+
+    return replace(answer, question=terminal_text(answer.question), query=terminal_text(answer.query),
+                   markdown=terminal_text(answer.markdown), passages=[passage(p) for p in answer.passages],
+                   closest=[passage(p) for p in answer.closest])
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -183,13 +230,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+class _SafeFormatter(logging.Formatter):
+    """Log lines with the control and bidi characters of file names escaped."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return show_name(super().format(record))
+
+
 def _configure_logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("docqa: %(message)s"))
+    handler.setFormatter(_SafeFormatter("docqa: %(message)s"))
     log = logging.getLogger("docqa")
     log.addHandler(handler)
     log.setLevel(logging.INFO if verbose else logging.WARNING)
     log.propagate = False
+
+
+def _empty_message(folder: object) -> str:
+    return (f"no documents in {show_name(str(folder))}; add some with `docqa add FILE...` "
+            "(.txt, .md, .html or .pdf)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -199,11 +258,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.verbose or args.command == "index")
     try:
         return args.func(args)
+    except SourcesFolderError as exc:
+        print(f"docqa: error: sources folder not found: {show_name(str(exc.folder))} (looked in "
+              f"{show_name(os.getcwd())}); run docqa where your folders are, or point at them with "
+              "--sources DIR or DOCQA_SOURCES, and --index DIR or DOCQA_INDEX", file=sys.stderr)
+        return 1
+    except EmptySourcesError as exc:
+        print(f"docqa: error: {_empty_message(exc.folder)}", file=sys.stderr)
+        return 1
     except DocQAError as exc:
-        print(f"docqa: error: {exc}", file=sys.stderr)
+        print(f"docqa: error: {show_name(str(exc))}", file=sys.stderr)
         return 1
     except ValueError as exc:  # bad arguments, e.g. --top-k 0
-        print(f"docqa: error: {exc}", file=sys.stderr)
+        print(f"docqa: error: {show_name(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("docqa: interrupted", file=sys.stderr)

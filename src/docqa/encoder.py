@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelError
+from .vectors import normalise
 
 EXPECTED_MODULES = ["sentence_transformers.models.Transformer", "sentence_transformers.models.Pooling",
                     "sentence_transformers.models.Normalize"]
@@ -29,6 +30,25 @@ def _read_json(path: Path) -> Any:
         raise ModelError(f"{path}: unreadable ({exc})") from exc
 
 
+def refusal(folder: Path) -> str | None:
+    """Why this encoder cannot run `folder` (None when it can); reads the folder's JSON files, loads nothing."""
+    try:
+        config = _read_json(folder / "config.json")
+        modules = [m.get("type") for m in _read_json(folder / "modules.json")]
+        pooling = _read_json(folder / "1_Pooling" / "config.json")
+    except ModelError as exc:
+        return str(exc)
+    if (config.get("model_type") != "bert" or config.get("hidden_act") != "gelu"
+            or config.get("position_embedding_type", "absolute") != "absolute"
+            or modules != EXPECTED_MODULES or not pooling.get("pooling_mode_mean_tokens")
+            or any(pooling.get(k) for k in ("pooling_mode_cls_token", "pooling_mode_max_tokens",
+                                            "pooling_mode_mean_sqrt_len_tokens"))):
+        return "not a mean-pooled, normalised BERT sentence model; docqa runs only that"
+    missing = [name for name in ("tokenizer.json", "model.safetensors", "sentence_bert_config.json")
+               if not (folder / name).is_file()]
+    return f"no {', '.join(missing)} in the folder" if missing else None
+
+
 class BertEncoder:
     """Token vectors and mean-pooled, normalised text vectors from a sentence-transformers BERT folder."""
 
@@ -37,15 +57,10 @@ class BertEncoder:
         from safetensors.torch import load_file
         from tokenizers import Tokenizer
 
+        reason = refusal(folder)
+        if reason:
+            raise ModelError(f"{folder}: {reason}")
         config = _read_json(folder / "config.json")
-        modules = [m.get("type") for m in _read_json(folder / "modules.json")]
-        pooling = _read_json(folder / "1_Pooling" / "config.json")
-        if (config.get("model_type") != "bert" or config.get("hidden_act") != "gelu"
-                or config.get("position_embedding_type", "absolute") != "absolute"
-                or modules != EXPECTED_MODULES or not pooling.get("pooling_mode_mean_tokens")
-                or any(pooling.get(k) for k in ("pooling_mode_cls_token", "pooling_mode_max_tokens",
-                                                "pooling_mode_mean_sqrt_len_tokens"))):
-            raise ModelError(f"{folder}: not a mean-pooled, normalised BERT sentence model; docqa runs only that")
         self.dims = int(config["hidden_size"])
         self.heads = int(config["num_attention_heads"])
         self.layers = int(config["num_hidden_layers"])
@@ -90,8 +105,7 @@ class BertEncoder:
         """Mean-pooled, normalised float32 vectors, one row per text."""
         if not texts:
             return np.zeros((0, self.dims), np.float32)
-        pooled = np.vstack([t.mean(axis=0) for t in self.token_vectors(self.tokenize(texts), batch_size)])
-        return (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        return normalise(np.vstack([t.mean(axis=0) for t in self.token_vectors(self.tokenize(texts), batch_size)]))
 
     def _forward(self, ids: Any, mask: Any) -> Any:
         torch, w = self._torch, self.weights

@@ -18,6 +18,22 @@ class SourceError(DocQAError):
     """A source folder or document cannot be read."""
 
 
+class SourcesFolderError(SourceError):
+    """The sources folder does not exist."""
+
+    def __init__(self, folder: object) -> None:
+        self.folder = folder
+        super().__init__(f"sources folder not found: {folder} (create it, pass sources=..., or set DOCQA_SOURCES)")
+
+
+class EmptySourcesError(SourceError):
+    """The sources folder holds no document to answer from."""
+
+    def __init__(self, folder: object) -> None:
+        self.folder = folder
+        super().__init__(f"no documents in {folder}; add some with `docqa add FILE` (.txt, .md, .html or .pdf)")
+
+
 class StoreError(DocQAError):
     """The index on disk is missing, unreadable or does not match its manifest."""
 

@@ -5,14 +5,23 @@ Offsets always refer to `Document.text`: for .txt and .md that is the file exact
 """
 from __future__ import annotations
 
+import codecs
 import hashlib
+import io
+import logging
+import os
 import re
+import stat
 from collections.abc import Callable
+from typing import BinaryIO
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import SourceError
+from .errors import SourceError, SourcesFolderError
+from .settings import Settings
 from .types import Document, Paragraph
+
+log = logging.getLogger("docqa")
 
 _BLANK_LINE = re.compile(r"\n[ \t\f\v]*\n")
 
@@ -28,26 +37,47 @@ class SourceFile:
 
 
 def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes."""
+    """sha256 of a regular file's bytes (SourceError for a FIFO, socket or device: never blocks)."""
     digest = hashlib.sha256()
-    with path.open("rb") as f:
+    with _open_regular(path) as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
 
 
 def find_sources(folder: str | Path) -> list[Path]:
-    """The document files under `folder` with a known suffix, sorted (hidden files and folders skipped)."""
+    """The document files under `folder` with a known suffix, sorted. Hidden files and folders are skipped, and
+    so, with a warning, are links that lead outside the folder and anything that is not a regular file (a FIFO
+    would block the reader forever; a device never ends)."""
     root = Path(folder)
     if not root.is_dir():
-        raise SourceError(f"sources folder not found: {root} (create it, or set DOCQA_SOURCES)")
-    return sorted(
-        p
-        for p in root.rglob("*")
-        if p.suffix.lower() in READERS
-        and p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
+        raise SourcesFolderError(root)
+    real_root = root.resolve()
+    found = []
+    for path in sorted(root.rglob("*")):
+        if path.suffix.lower() not in READERS or any(p.startswith(".") for p in path.relative_to(root).parts):
+            continue
+        if path.is_dir() and not path.is_symlink():  # a folder named like a document
+            continue
+        why = _unusable(path, real_root)
+        if why:
+            log.warning("skipping %s: %s", path.relative_to(root).as_posix(), why)
+        else:
+            found.append(path)
+    return found
+
+
+def _unusable(path: Path, real_root: Path) -> str | None:
+    """Why `path` must not be read as a source, or None."""
+    try:
+        if not path.resolve().is_relative_to(real_root):
+            return "a link to a file outside the sources folder"
+        mode = path.stat().st_mode
+    except (OSError, RuntimeError) as exc:  # a dangling or looping link
+        return f"cannot be read ({getattr(exc, 'strerror', None) or exc})"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a FIFO, socket or device)"
+    return None
 
 
 def scan_sources(folder: str | Path) -> dict[str, SourceFile]:
@@ -59,9 +89,36 @@ def scan_sources(folder: str | Path) -> dict[str, SourceFile]:
             out[path.relative_to(root).as_posix()] = SourceFile(
                 path.relative_to(root).as_posix(), path, file_sha256(path), path.stat().st_size
             )
+        except SourceError as exc:  # swapped for a FIFO or device since find_sources looked
+            log.warning("skipping %s", exc)
         except OSError as exc:
             raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     return out
+
+
+# Characters a terminal acts on or that reorder what it shows: C0 and C1 controls (ESC starts window-title, screen
+# clear, OSC 8 link and OSC 52 clipboard sequences), DEL, and the bidi embeddings, overrides and isolates.
+_UNSAFE = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+_ESCAPED = {c: f"\\u{c:04x}" for c in _UNSAFE} | {ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r"}
+_BLANKED = {c: "\ufffd" for c in _UNSAFE if chr(c) not in "\n\t"}
+
+
+def show_name(name: str) -> str:
+    """A file name safe to print: control and bidi characters escaped (a newline can't split a listing,
+    an RTL override can't show a fake extension)."""
+    return name.translate(_ESCAPED)
+
+
+def show_names(names: list[str], limit: int = 10) -> str:
+    """Up to `limit` names, safely shown, then how many more."""
+    shown = ", ".join(show_name(n) for n in names[:limit]) or "none"
+    return f"{shown} and {len(names) - limit:,} more" if len(names) > limit else shown
+
+
+def terminal_text(text: str) -> str:
+    """Document text safe for a terminal, the same length (offsets still hold): every control and bidi character
+    but newline and tab becomes U+FFFD."""
+    return text.translate(_BLANKED)
 
 
 def split_paragraphs(text: str) -> tuple[Paragraph, ...]:
@@ -82,28 +139,32 @@ def split_paragraphs(text: str) -> tuple[Paragraph, ...]:
 
 def make_title(text: str, fallback: str) -> str:
     """The first non-empty line (a Markdown heading's text), else the file name."""
-    for line in text.splitlines():
+    for line in text.lstrip("\ufeff").splitlines():
         line = line.strip().lstrip("#").strip()
         if line:
             return line[:200]
     return fallback
 
 
-def load_document(path: Path, root: Path, max_bytes: int | None = None) -> Document:
-    """Read one source file into a Document; SourceError names the file and the reason."""
+def load_document(
+    path: Path, root: Path, max_bytes: int | None = None, settings: Settings | None = None
+) -> Document:
+    """Read one source file into a Document; SourceError names the file and the reason. `settings` bounds
+    the work (PDF pages, characters and seconds); `max_bytes` the file's size."""
+    settings = settings or Settings()
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise SourceError(f"{path.name}: unsupported type {path.suffix or '(none)'}; "
                           f"docqa reads {', '.join(sorted(READERS))}")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    data = _read_bytes(path)
     if not data.strip():
         raise SourceError(f"{path.name}: the file is empty")
     if max_bytes is not None and len(data) > max_bytes:
         raise SourceError(f"{path.name}: {len(data):,} bytes is over the {max_bytes:,}-byte limit")
-    text, title, pages = reader(path, data)
+    text, title, pages = reader(path, data, settings)
+    if len(text) > settings.max_document_chars:
+        raise SourceError(f"{path.name}: {len(text):,} characters of text is over the "
+                          f"{settings.max_document_chars:,}-character limit")
     if not text.strip():
         raise SourceError(f"{path.name}: no text to index")
     return Document(
@@ -116,21 +177,44 @@ def load_document(path: Path, root: Path, max_bytes: int | None = None) -> Docum
     )
 
 
-Reader = Callable[[Path, bytes], tuple[str, str | None, tuple[tuple[int, int], ...] | None]]
+def _open_regular(path: Path) -> BinaryIO:
+    """`path` opened for reading if it is a regular file. Opening does not block (a FIFO would wait for a writer
+    forever) and the type is checked on the open file, so a file swapped for a FIFO or device after the folder
+    was scanned is refused."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    f = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        f.close()
+        raise SourceError(f"{path.name}: not a regular file (a FIFO, socket or device)")
+    return f
 
 
-def _read_text(path: Path, data: bytes) -> tuple[str, str | None, None]:
-    if b"\x00" in data[:8192]:
+def _read_bytes(path: Path) -> bytes:
+    try:
+        with _open_regular(path) as f:
+            return f.read()
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+
+
+Reader = Callable[[Path, bytes, Settings], tuple[str, str | None, tuple[tuple[int, int], ...] | None]]
+
+
+def _read_text(path: Path, data: bytes, settings: Settings) -> tuple[str, str | None, None]:
+    """UTF-8, or UTF-16 with its byte-order mark, decoded with universal newlines exactly as
+    `open(path, encoding=...).read()` gives it (offsets refer to that text)."""
+    encoding = "utf-16" if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else "utf-8"
+    if encoding == "utf-8" and b"\x00" in data[:8192]:
         raise SourceError(f"{path.name}: looks binary (NUL bytes), not a text document")
     try:
-        data.decode("utf-8")
+        data.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise SourceError(f"{path.name}: not UTF-8 text (bad byte at offset {exc.start})") from exc
-    # Universal newlines, exactly as open(path, encoding="utf-8").read() gives the text.
-    return path.read_text(encoding="utf-8"), None, None
+        name = "UTF-8" if encoding == "utf-8" else "UTF-16"
+        raise SourceError(f"{path.name}: not {name} text (bad byte at offset {exc.start})") from exc
+    return io.TextIOWrapper(io.BytesIO(data), encoding=encoding).read(), None, None
 
 
-def _read_html(path: Path, data: bytes) -> tuple[str, str | None, None]:
+def _read_html(path: Path, data: bytes, settings: Settings) -> tuple[str, str | None, None]:
     if b"\x00" in data[:8192]:
         raise SourceError(f"{path.name}: looks binary (NUL bytes), not HTML")
     import trafilatura
@@ -148,41 +232,30 @@ def _read_html(path: Path, data: bytes) -> tuple[str, str | None, None]:
     return "\n\n".join([title, *lines]), title, None
 
 
-def _read_pdf(path: Path, data: bytes) -> tuple[str, str | None, tuple[tuple[int, int], ...]]:
+def _read_pdf(path: Path, data: bytes, settings: Settings) -> tuple[str, str | None, tuple[tuple[int, int], ...]]:
     if not data.lstrip().startswith(b"%PDF-"):
         raise SourceError(f"{path.name}: not a PDF (no %PDF- header)")
-    import io
-
-    import pypdf
-    from pypdf.errors import PyPdfError
+    from .pdf_extraction import PdfRefused, extract_pdf
 
     try:
-        reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise SourceError(f"{path.name}: the PDF is encrypted; save an unencrypted copy and add that")
-        pages_text = [(page.extract_text() or "").strip() for page in reader.pages]
-        meta_title = (reader.metadata.title if reader.metadata else None) or None
-    except SourceError:
-        raise
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError,
-            RecursionError, NotImplementedError) as exc:
-        raise SourceError(f"{path.name}: the PDF is damaged or unreadable ({type(exc).__name__})") from exc
-    if not any(pages_text):
+        pdf = extract_pdf(data, settings.max_pdf_pages, settings.max_document_chars, settings.max_pdf_seconds,
+                          settings.max_pdf_memory_bytes)
+    except PdfRefused as exc:
+        raise SourceError(f"{path.name}: {exc}") from exc
+    if not any(pdf.pages):
         raise SourceError(f"{path.name}: the PDF has no extractable text (scanned images?); run OCR first")
     parts: list[str] = []
     pages: list[tuple[int, int]] = []
     cursor = 0
-    for text in pages_text:
+    for text in pdf.pages:
         start = cursor
         parts.append(text)
         cursor += len(text)
         pages.append((start, cursor))
         parts.append("\n\n")
         cursor += 2
-    full = "".join(parts[:-1])
-    return full, (str(meta_title).strip() or None) if meta_title else None, tuple(pages)
+    return "".join(parts[:-1]), pdf.title, tuple(pages)
 
 
 READERS: dict[str, Reader] = {".txt": _read_text, ".md": _read_text, ".html": _read_html, ".htm": _read_html,
                               ".pdf": _read_pdf}
-SUFFIXES = tuple(READERS)
