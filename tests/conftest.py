@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.common import HashEmbedder
 from docqa import Assistant, Settings
+from docqa.hash_embedder import HashEmbedder
 from docqa.types import Chunk
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,7 +18,7 @@ SEED_FILE = next(SEEDS.glob("*.txt"))
 
 
 class FakeEmbedder(HashEmbedder):
-    """The benchmark's hashed bag-of-words embedder, counting its encode calls (how many texts each time), so
+    """The package's hashed bag-of-words embedder, counting its encode calls (how many texts each time), so
     tests can prove that only what changed is embedded."""
 
     name = "fake"
@@ -102,14 +102,11 @@ def _serve(assistant: Assistant):
     from docqa.serving import launch
     from docqa.web import build_demo
 
-    demo = build_demo(assistant)
-    port = _free_port()
-    launch(demo, port=port, blocked_paths=[assistant.sources, assistant.index_dir], prevent_thread_lock=True,
-           quiet=True)
+    server = launch(build_demo(assistant), assistant, port=_free_port(), prevent_thread_lock=True, quiet=True)
     try:
-        yield f"http://127.0.0.1:{port}/"
+        yield server.url
     finally:
-        demo.close()
+        server.close()
 
 
 @pytest.fixture(scope="session")

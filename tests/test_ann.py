@@ -9,7 +9,7 @@ import pytest
 
 from docqa import Settings, ann
 from docqa.indexing import sync_index
-from docqa.store import MANIFEST, read_index
+from docqa.store import MANIFEST, read_index, version_dir
 
 
 def _clustered(n: int, dims: int = 32, seed: int = 0) -> np.ndarray:
@@ -51,7 +51,7 @@ def test_store_builds_reads_and_reuses_an_approximate_index(seed_dir: Path, tmp_
     monkeypatch.setattr(ann, "APPROXIMATE_ABOVE", 2)
     index = tmp_path / "index"
     stored, _, _ = sync_index(seed_dir, index, Settings(), fake_embedder)
-    assert json.loads((index / MANIFEST).read_text())["faiss"] == ann.DEFAULT_KIND == "IndexHNSWFlat"
+    assert json.loads((version_dir(index) / MANIFEST).read_text())["faiss"] == ann.DEFAULT_KIND == "IndexHNSWFlat"
     assert type(stored.faiss_index).__name__ == ann.DEFAULT_KIND
     before = stored.passage_vectors()
     (seed_dir / "extra.md").write_text("# Extra\n\nA second document about gardening tomatoes.\n", encoding="utf-8")

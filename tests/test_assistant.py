@@ -89,7 +89,7 @@ def test_module_level_ask_uses_environment_folders(seed_dir: Path, tmp_path: Pat
     assistant = docqa.default_assistant()
     answer = docqa.ask("What did Hegseth say about Article 5?", top_k=1)
     assert answer.found and len(answer.passages) == 1
-    assert (tmp_path / "idx" / "manifest.json").is_file()
+    assert (tmp_path / "idx" / "CURRENT").is_file()
     assert docqa.default_assistant() is assistant
 
 

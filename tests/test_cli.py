@@ -210,10 +210,12 @@ def test_file_names_with_newlines_and_bidi_overrides_are_shown_safely(tmp_path: 
 def test_a_missing_manifest_is_reported_once(tmp_path: Path):
     work = _folder(tmp_path, {"a.md": "# A\n\nAlpha text.\n"})
     assert run("index", cwd=work).returncode == 0
-    (work / "index" / "manifest.json").unlink()
+    version = (work / "index" / "CURRENT").read_text().strip()  # the live version folder (docqa.store)
+    (work / "index" / version / "manifest.json").unlink()
     result = run("ask", "What is alpha?", "--json", cwd=work)  # rebuilds it on the way
     assert result.returncode == 0, result.stderr
-    assert result.stderr == "docqa: index/manifest.json: missing, so the index is incomplete (run `docqa index`)\n"
+    assert result.stderr == (f"docqa: index/{version}/manifest.json: missing, so the index is incomplete "
+                             "(run `docqa index`)\n")
 
 
 def test_top_k_default_comes_from_settings():

@@ -9,7 +9,7 @@ import pytest
 from docqa import Assistant, SourceError
 from docqa.errors import EmptySourcesError
 from docqa.sources import load_document
-from docqa.store import MANIFEST
+from docqa.store import MANIFEST, version_dir
 
 
 def make_pdf(path: Path, pages: list[str]) -> Path:
@@ -89,11 +89,11 @@ def test_re_adding_unchanged_is_a_no_op_and_update_replaces(tmp_path: Path, libr
     note = tmp_path / "note.txt"
     note.write_text("Kettles\n\nDescale the kettle monthly with vinegar.\n", encoding="utf-8")
     library.add([note])
-    manifest = (library.index_dir / MANIFEST).read_bytes()
+    manifest = (version_dir(library.index_dir) / MANIFEST).read_bytes()
     copy = tmp_path / "copy-of-note.txt"
     shutil.copy(note, copy)
     report = library.add([note, copy])  # same content under two names: nothing new
-    assert not report.rebuilt and (library.index_dir / MANIFEST).read_bytes() == manifest
+    assert not report.rebuilt and (version_dir(library.index_dir) / MANIFEST).read_bytes() == manifest
     assert [d.name for d in library.list_documents()] == ["note.txt"]
 
     note.write_text("Kettles\n\nDescale the kettle weekly with citric acid.\n", encoding="utf-8")
@@ -147,14 +147,15 @@ def test_bad_files_are_refused_and_change_nothing(tmp_path: Path, library: Assis
     good = tmp_path / "good.txt"
     good.write_text("Good\n\nFerns like shade.", encoding="utf-8")
     library.add([good])
-    before = sorted(p.name for p in library.sources.iterdir()), (library.index_dir / MANIFEST).read_bytes()
+    before = sorted(p.name for p in library.sources.iterdir()), (version_dir(library.index_dir) / MANIFEST).read_bytes()
     bad = tmp_path / "bad"
     bad.mkdir()
     for case, (path, reason) in _bad_files(bad).items():
         with pytest.raises(SourceError, match=reason) as info:
             library.add([path])
         assert path.name in str(info.value), case
-        after = sorted(p.name for p in library.sources.iterdir()), (library.index_dir / MANIFEST).read_bytes()
+        after = (sorted(p.name for p in library.sources.iterdir()),
+                 (version_dir(library.index_dir) / MANIFEST).read_bytes())
         assert after == before, case
     assert library.ask("What do ferns like?").found
 

