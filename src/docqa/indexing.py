@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -194,12 +195,17 @@ def _build(
     sources: dict[str, SourceEntry] = {}
     skipped: dict[str, SkippedEntry] = {}
     sentence_texts: list[list[str]] = []  # for BM25, built once every passage is known
-    bar = tqdm(unit="passage", desc="Embedding", leave=False, disable=not progress)
+    bar: list[Any] = []  # a progress bar, shown once 64 passages have been embedded (tiny builds show none)
+    done = [0]  # passages embedded so far
 
     def flush() -> None:
         fresh = [c for _, chunks, vectors, _, _ in pending if vectors is None for c in chunks]
         new_passages, new_sentences = embedder.encode_chunks(fresh) if fresh else (None, None)
-        bar.update(len(fresh))
+        done[0] += len(fresh)
+        if progress and not bar and done[0] >= 64:
+            bar.append(tqdm(unit="passage", desc="Embedding", leave=False, initial=done[0] - len(fresh)))
+        if bar:
+            bar[0].update(len(fresh))
         p_at = s_at = 0
         for name, chunks, vectors, sentence_vectors, (size, mtime) in pending:
             if vectors is None:
@@ -240,7 +246,8 @@ def _build(
                 flush()
                 waiting = 0
         flush()
-        bar.close()
+        for b in bar:
+            b.close()
         lexical = LexicalIndex(sentence_texts)
         del sentence_texts[:]
         manifest = Manifest(FORMAT_VERSION, "", 0, model_info(settings, dims), chunking_info(settings),
