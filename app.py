@@ -1,6 +1,7 @@
 """The docqa web chat: `python app.py [--host H] [--port P] [--auth USER:PASS]`.
 
 The index loads (and is rebuilt if stale) once, here, before the app is built; `demo` stays at module level.
+The chat is at `/`, the JSON API at `POST /ask` (see the README).
 """
 from __future__ import annotations
 
@@ -23,5 +24,4 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, default=None, help="port (default $GRADIO_SERVER_PORT or 7860)")
     parser.add_argument("--auth", default=None, help="USER:PASS (or set DOCQA_AUTH / DOCQA_AUTH_FILE)")
     args = parser.parse_args()
-    launch(demo, host=args.host, port=args.port, auth=args.auth,
-           blocked_paths=[assistant.sources, assistant.index_dir], max_file_size=assistant.settings.max_document_bytes)
+    launch(demo, assistant, host=args.host, port=args.port, auth=args.auth)

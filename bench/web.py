@@ -96,3 +96,53 @@ def run_web(sources: Path, index_dir: Path, questions: list[str], smoke: bool) -
     return [Row("5 web", f"/ask via gradio_client p50 / p95, {len(questions)} questions", ms(ask_times),
                 f"minimal gr.ChatInterface {ms(chat_times)}", f"{ratio:.2f}", "<= 1.1",
                 None if smoke else ratio <= 1.1)]
+
+
+def ask_during_upload(work: Path, questions: int = 30, upload_bytes: int = 1 << 20) -> dict[str, float]:
+    """Issue 10: JSON `POST /ask` latency on a real server (the bundled model) idle, then while a document of
+    `upload_bytes` is added through the same Assistant the upload handler calls; {idle,busy}_{p50,max} in seconds.
+    `python -m bench.web [WORK_DIR]`."""
+    import shutil
+    import threading
+
+    import httpx
+
+    from docqa import Assistant
+    from docqa.serving import launch
+    from docqa.web import build_demo
+
+    shutil.copytree(ROOT / "seeds", work / "sources", dirs_exist_ok=True)
+    assistant = Assistant(sources=work / "sources", index_dir=work / "index")
+    assistant.load()
+    paragraph = "The orchard committee met on {0} and agreed that apple trees in row {0} are pruned in late winter. "
+    text = "# Orchard minutes\n\n" + "\n\n".join(paragraph.format(i) * 3 for i in range(upload_bytes // 300))
+    upload = work / "orchard-minutes.md"
+    upload.write_text(text[:upload_bytes], encoding="utf-8")
+    server = launch(build_demo(assistant), assistant, port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        with httpx.Client(base_url=server.url.rstrip("/"), timeout=120) as http:
+            def timed() -> float:
+                start = time.perf_counter()
+                assert http.post("/ask", json={"question": QUESTION}).status_code == 200
+                return time.perf_counter() - start
+
+            idle = [timed() for _ in range(questions)]
+            adding = threading.Thread(target=assistant.add, args=([upload],))
+            adding.start()
+            busy: list[float] = []
+            while adding.is_alive() or not busy:
+                busy.append(timed())
+            adding.join()
+    finally:
+        server.close()
+    return {"idle_p50": p50(idle), "idle_max": max(idle), "busy_p50": p50(busy), "busy_max": max(busy),
+            "busy_questions": len(busy)}
+
+
+if __name__ == "__main__":
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        figures = ask_during_upload(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(scratch))
+    print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()))

@@ -102,14 +102,11 @@ def _serve(assistant: Assistant):
     from docqa.serving import launch
     from docqa.web import build_demo
 
-    demo = build_demo(assistant)
-    port = _free_port()
-    launch(demo, port=port, blocked_paths=[assistant.sources, assistant.index_dir], prevent_thread_lock=True,
-           quiet=True)
+    server = launch(build_demo(assistant), assistant, port=_free_port(), prevent_thread_lock=True, quiet=True)
     try:
-        yield f"http://127.0.0.1:{port}/"
+        yield server.url
     finally:
-        demo.close()
+        server.close()
 
 
 @pytest.fixture(scope="session")

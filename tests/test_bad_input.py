@@ -72,7 +72,10 @@ HISTORY_CASES = [
     ("history-int-content", [{"role": "user", "content": 5}], _rejects(HistoryError, "'content'", "int")),
     ("history-none-content", [{"role": "user", "content": None}], _rejects(HistoryError, "'content'", "NoneType")),
     ("history-huge", [{"role": "user", "content": "x" * 300_000}], _rejects(HistoryError, "200,000 characters")),
-    ("history-many-small", [{"role": "user", "content": "Hegseth and NATO"}] * 100_000, _answers()),
+    # 1.6M characters in all: refused whole (once accepted because only the last 50 messages were checked)
+    ("history-many-small", [{"role": "user", "content": "Hegseth and NATO"}] * 100_000,
+     _rejects(HistoryError, "200,000 characters")),
+    ("history-many-tiny", [{"role": "user", "content": "NATO"}] * 1_000, _answers()),
     ("history-bad-late", [{"role": "user", "content": GDP}] * 59 + [{"role": "robot", "content": "x"}],
      _rejects(HistoryError, "history[59]['role']")),
     ("history-structured-bad-parts", [{"role": "user", "content": [1, None, {"text": 5}, {"type": "text",
@@ -303,29 +306,25 @@ def test_question_through_web_ask(web_client, name, question, kwargs, expect):
     _web_check(web_client, question, None, expect)
 
 
-def _raw_ask(base: str, question, history) -> tuple[str, object]:
-    """POST /gradio_api/call/ask with ASCII-escaped JSON (which can carry lone surrogates); (event, data)."""
+def _raw_ask(base: str, question, history) -> tuple[int, dict]:
+    """POST /ask with ASCII-escaped JSON (which can carry lone surrogates); (status, JSON reply)."""
     import httpx
 
-    body = json.dumps({"data": [question, history]})  # ensure_ascii: "\\ud800" travels as an escape
+    body = json.dumps({"question": question, "history": history})  # ensure_ascii: "\\ud800" travels as an escape
     with httpx.Client(timeout=60) as http:
-        event_id = http.post(f"{base}gradio_api/call/ask", content=body,
-                             headers={"Content-Type": "application/json"}).json()["event_id"]
-        stream = http.get(f"{base}gradio_api/call/ask/{event_id}").text
-    events = [line.split(":", 1)[1].strip() for line in stream.splitlines() if line.startswith("event:")]
-    datas = [line.split(":", 1)[1].strip() for line in stream.splitlines() if line.startswith("data:")]
-    return events[-1], json.loads(datas[-1])
+        response = http.post(f"{base}ask", content=body, headers={"Content-Type": "application/json"})
+    return response.status_code, response.json()
 
 
 @pytest.mark.timeout(120)
 def test_lone_surrogates_through_raw_http(web_server: str):
-    event, data = _raw_ask(web_server, "\ud800" + MEMBERSHIP, None)
-    assert event == "complete" and data[0]["found"] is True
-    event, data = _raw_ask(web_server, "And what about the troops?",
-                           [{"role": "user", "content": "\x00\ud800\x1b[31mNATO"}])
-    assert event == "complete" and isinstance(data[0]["markdown"], str)
-    event, data = _raw_ask(web_server, "\udc80\udfff", None)
-    assert event == "error" and "empty" in json.dumps(data).lower()
+    status, data = _raw_ask(web_server, "\ud800" + MEMBERSHIP, None)
+    assert status == 200 and data["found"] is True
+    status, data = _raw_ask(web_server, "And what about the troops?",
+                            [{"role": "user", "content": "\x00\ud800\x1b[31mNATO"}])
+    assert status == 200 and isinstance(data["markdown"], str)
+    status, data = _raw_ask(web_server, "\udc80\udfff", None)
+    assert status == 400 and "empty" in data["error"].lower()
 
 
 @pytest.mark.timeout(120)

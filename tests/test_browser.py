@@ -90,6 +90,8 @@ def test_article_5_reply_cites_the_passage_and_marks_it_in_reply_and_viewer(page
     assert focused, "the question box keeps the focus after Enter"
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "web-article-5.png"))
+    if os.environ.get("DOCQA_SCREENSHOT"):  # DOCQA_SCREENSHOT=1 pytest tests/test_browser.py -k article_5
+        page.screenshot(path=str(ROOT / "docs" / "screenshot.png"))
 
 
 def test_choosing_a_citation_brings_its_span_into_view(page) -> None:
@@ -138,13 +140,77 @@ def test_empty_question_shows_a_clear_error_and_no_reply(page) -> None:
     assert "Traceback" not in page.content()
 
 
-def test_example_click_asks_it_and_clear_starts_over(page) -> None:
-    page.locator("#docqa-chat").get_by_text(ARTICLE_5).first.click()
+def test_example_click_asks_it_and_clear_starts_over(page, seed_assistant) -> None:
+    from docqa.web import example_questions
+
+    [example] = example_questions(seed_assistant)  # from the document's title: no question is written in code
+    page.locator("#docqa-chat").get_by_text(example).first.click()
     page.locator('#docqa-chat [data-testid="bot"] mark').first.wait_for()
-    page.locator("#docqa-clear").click()
+    assert page.locator('#docqa-chat [data-testid="user"]').last.inner_text().strip() == example
+    assert page.locator("#docqa-chat button[aria-label='Clear']").count() == 1  # one clear control, no second one
+    page.locator("#docqa-chat button[aria-label='Clear']").click()
     page.wait_for_function("document.querySelectorAll('#docqa-chat [data-testid=\"bot\"]').length === 0")
-    page.locator("#docqa-chat").get_by_text(ARTICLE_5).first.wait_for()  # the examples are back
+    page.locator("#docqa-chat").get_by_text(example).first.wait_for()  # the examples are back
     assert page.locator("#docqa-viewer mark").count() == 0
+
+
+# --- Layout: the reply's first line and its question stay in view; the phone layout fits ---------------------------
+
+_BOX = """sel => { const all = document.querySelectorAll(sel), el = all[all.length - 1];
+  const r = el.getBoundingClientRect(); return [r.top, r.bottom, r.left, r.right]; }"""
+
+
+def _first_line_box(page) -> list[float]:
+    """The box of the first rendered line of the last reply (its first text node's first line)."""
+    return page.evaluate("""() => {
+      const replies = document.querySelectorAll('#docqa-chat [data-testid="bot"]');
+      const walker = document.createTreeWalker(replies[replies.length - 1], NodeFilter.SHOW_TEXT,
+        {acceptNode: n => n.textContent.trim() ? NodeFilter.FILTER_ACCEPT : NodeFilter.FILTER_SKIP});
+      const range = document.createRange(); range.selectNodeContents(walker.nextNode());
+      const r = range.getClientRects()[0]; return [r.top, r.bottom, r.left, r.right]; }""")
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 800), (390, 844)])
+def test_the_first_line_of_each_reply_and_its_question_are_in_view(browser, web_server: str, width, height) -> None:
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(WAIT)
+    try:
+        page.goto(web_server, wait_until="domcontentloaded")
+        page.get_by_test_id("textbox").wait_for()
+        for question in (ARTICLE_5, "Why?", "And what about the troops?"):
+            _ask(page, question).locator("mark").first.wait_for()
+            page.wait_for_timeout(700)  # the page scrolls the chat after 100 and 400 ms
+            top, bottom, left, right = page.evaluate(_BOX, "#docqa-chat .bubble-wrap")
+            line = _first_line_box(page)
+            assert top <= line[0] and line[1] <= bottom and left <= line[2] and line[3] <= right, (question, line)
+            asked = page.evaluate(_BOX, '#docqa-chat [data-testid="user"]')
+            assert top <= asked[0] and asked[1] <= bottom, (question, asked)  # the question is still in view
+            labels = page.locator("#docqa-chat label, #docqa-chat [data-testid='block-label']")
+            assert labels.count() == 0 or not labels.first.is_visible()  # no label sits over the chat
+        if width < 500:  # on a phone: the whole placeholder shows; the file-type hint stays on one line
+            fits = page.evaluate("""() => { const t = document.querySelector('#docqa-question textarea');
+              const c = document.createElement('canvas').getContext('2d'); c.font = getComputedStyle(t).font;
+              return c.measureText(t.placeholder).width <= t.clientWidth; }""")
+            assert fits
+            hint = page.locator("#docqa-hint p").first
+            assert hint.evaluate("e => e.getClientRects().length") == 1
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"web-{width}px.png"))
+    finally:
+        context.close()
+
+
+def test_a_single_document_offers_no_remove(browser, markup_web_server: str) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    try:
+        page.goto(markup_web_server, wait_until="domcontentloaded")
+        page.locator("#docqa-viewer .docqa-doc").wait_for()
+        page.wait_for_timeout(500)  # the page's refresh on load
+        assert not page.locator("#docqa-remove").is_visible()
+    finally:
+        context.close()
 
 
 # --- XSS: markup in a question or a document is shown as text, never run ------------------------------------------
@@ -206,9 +272,9 @@ def _tree(folder: Path) -> dict[str, int]:
 
 
 def _uploads_named(name: str) -> list[Path]:
-    from gradio.utils import get_upload_folder
+    from docqa.web import upload_folder
 
-    return list(Path(get_upload_folder()).rglob(name))
+    return list(upload_folder().rglob(name))
 
 
 def _upload(page, path: Path) -> None:
@@ -308,6 +374,12 @@ def test_refused_upload_shows_the_reason_and_adds_nothing(library_page_factory, 
     assert library_assistant.list_documents() == listed
     assert _tree(work) == before
     assert _uploads_named("holiday-photo.txt") == []
+    secret = tmp_path / "secrets.env"  # a type docqa does not read: refused by the app, and its upload deleted
+    secret.write_text("TOKEN=abc\n", encoding="utf-8")
+    _upload(page, secret)
+    page.get_by_text("secrets.env: unsupported type").first.wait_for()
+    assert _tree(work) == before
+    assert _uploads_named("secrets.env") == []
 
 
 def test_document_picker_limits_the_question_to_the_chosen_documents(library_page_factory) -> None:
@@ -330,6 +402,8 @@ def test_document_picker_limits_the_question_to_the_chosen_documents(library_pag
 
 
 def test_remove_deletes_the_shown_document_after_confirmation(library_page_factory, library_assistant) -> None:
+    """Removal is a quiet secondary button beside the source chooser, asks first, and is never offered for the last
+    document (see test_a_single_document_offers_no_remove)."""
     note = library_assistant.sources.parent / "kettle.md"
     note.write_text("# Kettle care\n\nDescale the kettle every month with diluted vinegar.\n", encoding="utf-8")
     page = library_page_factory()

@@ -206,3 +206,31 @@ def test_an_error_for_many_unknown_names_is_capped(tmp_path: Path, library: Assi
     message = str(info.value)
     assert len(message) < 500 and "missing-000000.txt" in message and "and 99,990 more" in message
     assert "known: ferns.txt" in message
+
+
+def test_a_link_to_a_file_outside_is_never_indexed_or_quoted(tmp_path: Path, library: Assistant):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("Secrets\n\nThe vault code is 4471 and the vault is behind the painting.", encoding="utf-8")
+    (library.sources / "vault.txt").symlink_to(secret)
+    (library.sources / "ferns.txt").write_text("Ferns\n\nFerns like shade and damp soil.", encoding="utf-8")
+    library.load()
+    assert [d.name for d in library.list_documents()] == ["ferns.txt"]
+    answer = library.ask("What is the vault code?")
+    assert all("4471" not in p.text for p in [*answer.passages, *answer.closest])
+    with pytest.raises(ValueError, match="unknown document"):
+        library.ask("What is the vault code?", sources=["vault.txt"])
+
+
+def test_indexing_reads_with_the_assistants_settings(tmp_path: Path, fake_embedder):
+    from dataclasses import replace
+
+    from docqa import Settings
+
+    sources = tmp_path / "docs"
+    sources.mkdir()
+    make_pdf(sources / "three.pdf", ["One.", "Two.", "Three."])
+    (sources / "fine.txt").write_text("Fine\n\nMoss grows on north faces.", encoding="utf-8")
+    assistant = Assistant(sources=sources, index_dir=tmp_path / "index", embedder=fake_embedder,
+                          settings=replace(Settings(), max_pdf_pages=2))
+    report = assistant.load()
+    assert len(report.skipped) == 1 and report.skipped[0].endswith("three.pdf: 3 pages is over the 2-page limit")

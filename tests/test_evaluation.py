@@ -108,9 +108,9 @@ def test_answer_offsets_are_exact(name):
     texts = load_corpus(name).documents
     checked = 0
     for item, _ in _items(_spec(name)):
-        if "answer_start" in item:
-            start = item["answer_start"]
-            assert texts[item["document"]][start:start + len(item["answer"])] == item["answer"], item
+        for answer in [item, *item.get("also", [])] if "answer_start" in item else []:
+            start = answer["answer_start"]
+            assert texts[item["document"]][start:start + len(answer["answer"])] == answer["answer"], item
             checked += 1
     assert checked >= 10
 
@@ -220,3 +220,30 @@ def test_cli_rejects_an_unknown_corpus_in_one_line():
     done = subprocess.run([sys.executable, "-m", "docqa.cli", "eval", "--corpus", "nope"], capture_output=True,
                           text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "unknown corpus: nope" in done.stderr
+
+
+def test_the_peer_is_scored_by_the_same_span_rule():
+    from bench.peer import Unit, rank
+
+    units = [Unit("a.txt", 0, 10), Unit("b.txt", 0, 50), Unit("a.txt", 12, 40)]
+    assert rank(units, "a.txt", [(15, 20)]) == 3
+    assert rank(units, "b.txt", [(5, 60), (1, 4)]) == 2
+    assert rank(units, "a.txt", [(8, 14)]) is None  # straddles two paragraphs
+
+
+def test_the_peer_indexes_paragraphs_offline_with_the_bundled_model():
+    pytest.importorskip("txtai")
+    from bench.peer import TxtaiParagraphs, score
+
+    from docqa.embedding import bundled_model_path
+
+    docs = {"a.txt": "Apples\n\nApples keep for months at one degree.\n\nPears ripen at room temperature.",
+            "b.txt": "Bakery\n\nThe bakery is closed on Mondays."}
+    peer = TxtaiParagraphs(docs, str(bundled_model_path()))
+    assert len(peer.units) == 5
+    start = docs["b.txt"].index("closed on Mondays")
+    question = Question("q", "answerable", "tune", "Which day is the bakery closed?", "answer", "b.txt",
+                        ((start, start + 17),))
+    figures = score(peer, [question])
+    assert set(figures) == {"tune", "all"} and figures["all"]["n"] == 1
+    assert 0.0 <= figures["all"]["R@1"] <= figures["all"]["R@3"] <= 1.0

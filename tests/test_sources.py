@@ -7,7 +7,7 @@ import pytest
 
 from docqa.errors import SourceError
 from docqa.settings import Settings
-from docqa.sources import find_sources, load_document, split_paragraphs
+from docqa.sources import file_sha256, find_sources, load_document, split_paragraphs
 
 from conftest import SEED_FILE, SEEDS
 
@@ -117,6 +117,8 @@ def test_fifos_sockets_and_devices_are_skipped_not_opened(tmp_path: Path, caplog
     assert "pipe.txt: not a regular file" in caplog.text and "sock.md: not a regular file" in caplog.text
     with pytest.raises(SourceError, match="not a regular file"):
         load_document(tmp_path / "pipe.txt", tmp_path)  # returns at once: the FIFO is opened without blocking
+    with pytest.raises(SourceError, match="not a regular file"):
+        file_sha256(tmp_path / "pipe.txt")  # as when a file is swapped for a FIFO between scan and hash
 
 
 # --- Encodings ------------------------------------------------------------------------------------------------
@@ -214,3 +216,12 @@ def test_the_reported_shared_stream_pdf_is_refused_within_the_bounds(tmp_path: P
     print(f"\nshared-stream PDF ({pdf.stat().st_size:,} bytes, 400 pages) refused in "
           f"{time.perf_counter() - started:.1f} s; reader peak RSS "
           f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024} MB")
+
+
+def test_pdf_reader_over_its_memory_bound_is_refused(tmp_path: Path):
+    from dataclasses import replace
+
+    pdf = shared_stream_pdf(tmp_path / "big.pdf", pages=400, lines=5000)  # 99 M characters of text in all
+    settings = replace(Settings(), max_document_chars=10**9, max_pdf_memory_bytes=160 * 1024 * 1024)
+    with pytest.raises(SourceError, match=r"^big\.pdf: it needs more memory than the limit$"):
+        load_document(pdf, tmp_path, settings=settings)

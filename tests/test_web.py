@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from conftest import LIBRARY_DOC_NAME, SEED_FILE
 
 from docqa import Settings
-from docqa.types import Answer, Document, Paragraph
+from docqa.types import Answer, Document, Paragraph, Passage
 from docqa.serving import allowed_hosts, exposure_warning, read_credentials
-from docqa.web import render_document, reply_markdown
+from docqa.render import render_document, reply_markdown
 
 ARTICLE_5 = "What did Hegseth say about Article 5?"
 OFF_TOPIC = "What is the boiling point of mercury?"
@@ -148,38 +149,112 @@ def test_ask_with_unknown_or_malformed_sources_is_one_clear_error(library_client
     assert "Traceback" not in str(info.value)
 
 
-def _call(http, route: str, body: dict) -> list:
-    """POST a raw-HTTP call, then read its result stream; the data of the "complete" event."""
-    import json
-
-    started = http.post(f"/gradio_api/call/{route}", json=body)
-    assert started.status_code == 200, started.text
-    stream = http.get(f"/gradio_api/call/{route.rstrip('/')}/{started.json()['event_id']}").text
-    event, data = re.findall(r"^event: (\w+)\ndata: (.*)$", stream, re.M)[-1]
-    assert event == "complete", stream
-    return json.loads(data)
+# --- The JSON `POST /ask` route over raw HTTP ---------------------------------------------------------------------
 
 
-def test_raw_http_ask_takes_only_the_question_or_names_the_arguments(library_web_server: str) -> None:
+@pytest.fixture(scope="module")
+def library_http(library_web_server: str):
     import httpx
 
-    with httpx.Client(base_url=library_web_server.rstrip("/"), timeout=30) as http:
-        [alone] = _call(http, "v2/ask", {"question": TOMATOES})
-        assert alone["found"] and alone["passages"][0]["source"] == LIBRARY_DOC_NAME
-        [filtered] = _call(http, "v2/ask", {"question": TOMATOES, "sources": [SEED_FILE.name]})
-        assert {p["source"] for p in filtered["passages"]} <= {SEED_FILE.name}
-        [positional] = _call(http, "ask", {"data": [TOMATOES, None, [LIBRARY_DOC_NAME]]})
-        assert positional == alone
-        for short in ([TOMATOES], [TOMATOES, None]):  # the optional arguments may be left out
-            assert _call(http, "ask", {"data": short}) == [alone]
-        [follow_up] = _call(http, "ask/", {"data": ["Why?", [{"role": "user", "content": TOMATOES},
-                                                             {"role": "assistant", "content": alone["markdown"]}]]})
-        assert follow_up["found"] and TOMATOES in follow_up["query"]
-        empty = http.post("/gradio_api/call/ask", json={"data": []})  # the question itself is required
-        stream = http.get(f"/gradio_api/call/ask/{empty.json()['event_id']}").text
-        assert "event: error" in stream and "Tomatoes" not in stream
-        broken = http.post("/gradio_api/call/ask", content=b'{"data": [', headers={"content-type": "application/json"})
-        assert broken.status_code == 422
+    with httpx.Client(base_url=library_web_server.rstrip("/"), timeout=60) as session:
+        yield session
+
+
+def test_json_ask_takes_the_question_alone_or_with_history_and_sources(library_http, library_client) -> None:
+    alone = library_http.post("/ask", json={"question": TOMATOES})
+    assert alone.status_code == 200 and alone.headers["content-type"] == "application/json"
+    assert alone.json() == library_client.predict(TOMATOES, api_name="/ask")  # the same answer as gradio_client
+    assert alone.json()["passages"][0]["source"] == LIBRARY_DOC_NAME
+    for extra in ({"history": None}, {"sources": None}, {"sources": []}, {"history": [], "sources": None}):
+        assert library_http.post("/ask", json={"question": TOMATOES, **extra}).json() == alone.json()
+    filtered = library_http.post("/ask", json={"question": TOMATOES, "sources": [SEED_FILE.name]}).json()
+    assert {p["source"] for p in filtered["passages"]} <= {SEED_FILE.name}
+    history = [{"role": "user", "content": TOMATOES}, {"role": "assistant", "content": alone.json()["markdown"]}]
+    follow_up = library_http.post("/ask", json={"question": "Why?", "history": history}).json()
+    assert follow_up["found"] and TOMATOES in follow_up["query"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "expected"),
+    [
+        (b"[" * 50_000, 400, "The body must be a JSON object"),  # once a RecursionError (HTTP 500)
+        (b'{"question": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", 400, "The body must be a JSON object"),
+        (b'{"data": [', 400, "The body must be a JSON object"),
+        (b'["What do tomatoes need?", null]', 400, "The body must be a JSON object"),
+        (b'{"question": "What do tomatoes need?", "top_k": 3}', 422, "Unknown key(s): 'top_k'; allowed: question"),
+        (b'{"history": []}', 422, "The question is required"),
+        (b"{}", 422, "The question is required"),
+        (b'{"question": 5}', 400, "The question must be text, not int"),
+        (b'{"question": "  "}', 400, "The question is empty"),
+        (b'{"question": "Why?", "history": 5}', 400, "History must be a list of messages, not int"),
+        (b'{"question": "Why?", "sources": "garden-notes.md"}', 400, "Sources must be a list of document names"),
+    ],
+)
+def test_json_ask_refuses_bad_bodies_with_a_clear_4xx(library_http, body: bytes, status: int, expected: str) -> None:
+    response = library_http.post("/ask", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == status, response.text
+    message = response.json()["error"]
+    assert message.startswith(expected) and "\n" not in message and "Traceback" not in message
+
+
+def test_json_ask_errors_keep_the_case_of_names(library_http) -> None:
+    response = library_http.post("/ask", json={"question": TOMATOES, "sources": ["Quarterly REPORT Q3.txt"]})
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("Unknown document(s): Quarterly REPORT Q3.txt; known: ")
+
+
+def test_oversized_requests_are_refused_before_they_are_read(library_http) -> None:
+    limit = Settings().web_max_request_bytes
+    history = [{"role": "user", "content": "x" * 1000}] * (limit // 1000)  # over the limit in bytes
+    refused = library_http.post("/ask", json={"question": "Why?", "history": history})
+    assert refused.status_code == 413 and f"{limit:,} bytes" in refused.text
+    queued = library_http.post("/gradio_api/queue/join", json={"data": ["Why?", history, None], "fn_index": 0,
+                                                              "session_hash": "x"})
+    assert queued.status_code == 413  # the Gradio routes too, before Gradio parses the body
+
+    def chunks():
+        yield b'{"question": "Why?"}'
+
+    unsized = library_http.post("/ask", content=chunks(), headers={"content-type": "application/json"})
+    assert unsized.status_code == 411
+
+
+def test_a_long_history_is_refused_whole_not_only_its_last_messages(library_http, library_client) -> None:
+    from gradio_client.exceptions import AppError
+
+    history = [{"role": "user", "content": "y" * 5_000} for _ in range(100)]  # 500,000 chars; the last 50: 250,000
+    response = library_http.post("/ask", json={"question": "Why?", "history": history})
+    assert response.status_code == 400 and "history is over" in response.json()["error"].lower()
+    with pytest.raises(AppError, match="(?i)history is over"):
+        library_client.predict("Why?", history, api_name="/ask")
+
+
+def test_gradio_raw_http_routes_point_to_json_ask(library_http) -> None:
+    for path in ("/gradio_api/call/ask", "/gradio_api/call/v2/ask", "/gradio_api/call/ask/"):
+        response = library_http.post(path, json={"data": [TOMATOES]})
+        assert response.status_code == 404 and "POST /ask" in response.text
+
+
+def test_web_layer_is_a_client_of_the_assistant_api() -> None:
+    import ast
+
+    from conftest import ROOT
+
+    for module in ("web", "serving"):
+        tree = ast.parse((ROOT / "src" / "docqa" / f"{module}.py").read_text(encoding="utf-8"))
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        inner = {name.lstrip(".").removeprefix("docqa.") for name in imported if name}
+        assert not inner & {"conversation", "retrieval", "store", "sources", "answer", "indexing"}, (module, inner)
+        assert not any(name.startswith("gradio.") for name in imported), (module, imported)  # no Gradio internals
+
+
+def test_build_demo_stays_short() -> None:
+    import inspect
+
+    from docqa.web import build_demo
+
+    assert len(inspect.getsource(build_demo).splitlines()) < 80
 
 
 # --- HTML helpers -----------------------------------------------------------------------------------------------
@@ -189,8 +264,9 @@ def _doc(text: str) -> Document:
     return Document(name="d.txt", title="T", text=text, sha256="0", paragraphs=(Paragraph(1, 0, len(text)),))
 
 
-def _passage(start: int, end: int, source: str = "d.txt") -> dict:
-    return {"source": source, "highlight": [start, end], "paragraph": 1, "page": None}
+def _passage(start: int, end: int, source: str = "d.txt") -> Passage:
+    return Passage(text="", source=source, title="T", paragraph=1, start=start, end=end, highlight=(start, end),
+                   score=0.0)
 
 
 def test_render_document_escapes_text_and_marks_cited_spans() -> None:
@@ -297,7 +373,7 @@ def test_file_and_url_probes_are_refused(http, path: str) -> None:
 
 
 def test_the_served_index_and_sources_cannot_be_read(http, seed_assistant, seed_text: str) -> None:
-    files = [p for p in seed_assistant.index_dir.iterdir() if p.is_file()] + [seed_assistant.sources / SEED_FILE.name]
+    files = [p for p in seed_assistant.index_dir.rglob("*") if p.is_file()] + [seed_assistant.sources / SEED_FILE.name]
     assert len(files) >= 3
     for path in files:
         for url in (f"/gradio_api/file={path}", f"/gradio_api/file={str(path).upper()}",
@@ -344,12 +420,13 @@ def test_url_probes_make_no_outbound_fetch(http) -> None:
      {"Host": "evil.example", "Origin": "http://evil.example"}, {"Host": "127.0.0.1.evil.example"}],
 )
 def test_cross_site_posts_are_refused(http, web_server: str, headers: dict) -> None:
-    body = {"data": [ARTICLE_5, None]}
-    refused = http.post("/gradio_api/call/ask", json=body, headers=headers)
-    assert refused.status_code == 403
-    assert "event_id" not in refused.text
-    same_origin = http.post("/gradio_api/call/ask", json=body, headers={"Origin": web_server.rstrip("/")})
-    assert same_origin.status_code == 200 and "event_id" in same_origin.text
+    body = {"question": ARTICLE_5}
+    for path in ("/ask", "/gradio_api/queue/join", "/gradio_api/upload"):
+        refused = http.post(path, json=body, headers=headers)
+        assert refused.status_code == 403, path
+        assert "found" not in refused.text and "event_id" not in refused.text
+    same_origin = http.post("/ask", json=body, headers={"Origin": web_server.rstrip("/")})
+    assert same_origin.status_code == 200 and same_origin.json()["found"] is True
 
 
 def test_served_config_keeps_the_safe_defaults(http) -> None:
@@ -434,10 +511,9 @@ def test_overload_is_refused_as_busy_not_queued_without_bound(seed_assistant) ->
     from docqa.serving import launch
     from docqa.web import build_demo
 
-    demo = build_demo(seed_assistant, concurrency=1, queue_size=2)
-    port = _free_port()
-    launch(demo, port=port, prevent_thread_lock=True, quiet=True)
-    url = f"http://127.0.0.1:{port}/"
+    server = launch(build_demo(seed_assistant, concurrency=1, queue_size=2), seed_assistant, port=_free_port(),
+                    prevent_thread_lock=True, quiet=True)
+    url = server.url
     try:
         clients = [Client(url, verbose=False) for _ in range(12)]
         start = threading.Barrier(len(clients))
@@ -461,7 +537,7 @@ def test_overload_is_refused_as_busy_not_queued_without_bound(seed_assistant) ->
         assert 1 <= outcomes.count("answered") <= len(clients) - 1
         assert busy and all("queue is full" in o.lower() for o in busy), busy
     finally:
-        demo.close()
+        server.close()
 
 
 def test_importing_docqa_and_its_web_module_does_not_import_gradio() -> None:
@@ -484,3 +560,102 @@ def test_uploads_over_the_document_limit_are_refused_before_indexing(library_web
     assert response.status_code == 413 and "maximum allowed size" in response.text
     assert library_assistant.list_documents() == listed
     assert not (library_assistant.sources / "big.txt").exists()
+
+
+def test_raw_uploads_cannot_be_read_back_are_capped_and_expire(tmp_path) -> None:
+    """A file POSTed to Gradio's upload route but never given to the app: not readable, bounded, then deleted."""
+    import dataclasses
+    import time
+
+    import httpx
+    from conftest import FakeEmbedder, _free_port
+
+    from docqa import Assistant
+    from docqa.serving import launch
+    from docqa.web import build_demo, upload_folder
+
+    (tmp_path / "sources").mkdir()
+    (tmp_path / "sources" / "a.txt").write_text("Apples are red.\n", encoding="utf-8")
+    waiting = sum(p.stat().st_size for p in upload_folder().rglob("*") if p.is_file())  # other tests' uploads
+    settings = dataclasses.replace(Settings(), web_upload_max_age=1, web_upload_quota_bytes=waiting + 4_000)
+    assistant = Assistant(tmp_path / "sources", tmp_path / "index", settings=settings, embedder=FakeEmbedder())
+    assistant.load()
+    server = launch(build_demo(assistant), assistant, port=_free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        with httpx.Client(base_url=server.url.rstrip("/"), timeout=30) as http:
+            stored = http.post("/gradio_api/upload", files={"files": (".env", b"SECRET=1\n" * 300)})
+            assert stored.status_code == 200
+            [path] = stored.json()
+            assert Path(path).resolve().is_relative_to(upload_folder().resolve())
+            for url in (f"/gradio_api/file={path}", f"/file={path}"):
+                response = http.get(url)
+                assert response.status_code == 404 and "SECRET" not in response.text
+            over = http.post("/gradio_api/upload", files={"files": ("index", b"x" * 2_000)})
+            assert over.status_code == 507 and "upload space is full" in over.text  # over the quota
+            deadline = time.monotonic() + 20
+            while Path(path).exists() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert not Path(path).exists()  # Gradio's delete_cache, after web_upload_max_age
+            assert http.post("/gradio_api/upload", files={"files": ("b.txt", b"Pears.\n")}).status_code == 200
+    finally:
+        server.close()
+
+
+@pytest.mark.slow
+def test_app_py_serves_quietly_with_no_share_hint(tmp_path) -> None:
+    """`python app.py` comes up, answers `POST /ask`, and prints one line of its own (no Gradio share-link hint)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+    from conftest import ROOT, SEEDS, _free_port
+
+    shutil.copytree(SEEDS, tmp_path / "seeds")
+    port = _free_port()
+    env = {**os.environ, "DOCQA_SOURCES": str(tmp_path / "seeds"), "DOCQA_INDEX": str(tmp_path / "index"),
+           "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, answer = time.monotonic() + 240, None
+        while answer is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                answer = httpx.post(f"http://127.0.0.1:{port}/ask", json={"question": ARTICLE_5}, timeout=60).json()
+            except httpx.TransportError:
+                time.sleep(0.5)
+        assert answer is not None and answer["found"] is True
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    assert "share=True" not in out + err and "public link" not in (out + err).lower()
+    assert f"docqa: serving on http://127.0.0.1:{port}/" in err
+
+
+def test_with_auth_the_json_route_and_the_chat_need_the_credentials(tmp_path) -> None:
+    import httpx
+    from conftest import FakeEmbedder, _free_port
+
+    from docqa import Assistant
+    from docqa.serving import launch
+    from docqa.web import build_demo
+
+    (tmp_path / "sources").mkdir()
+    (tmp_path / "sources" / "a.txt").write_text("Apples are red.\n\nPears are green.\n", encoding="utf-8")
+    assistant = Assistant(tmp_path / "sources", tmp_path / "index", embedder=FakeEmbedder())
+    assistant.load()
+    server = launch(build_demo(assistant), assistant, port=_free_port(), auth="ann:s3cret", prevent_thread_lock=True,
+                    quiet=True)
+    try:
+        with httpx.Client(base_url=server.url.rstrip("/"), timeout=30) as http:
+            body = {"question": "What colour are apples?"}
+            for auth in (None, ("ann", "wrong"), ("bob", "s3cret")):
+                refused = http.post("/ask", json=body, auth=auth)
+                assert refused.status_code == 401 and "found" not in refused.text
+                assert refused.headers["www-authenticate"].startswith("Basic")
+            assert http.post("/ask", json=body, auth=("ann", "s3cret")).status_code == 200
+            assert http.get("/config").status_code == 401  # Gradio's own log-in guards the chat
+    finally:
+        server.close()

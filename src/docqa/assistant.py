@@ -169,7 +169,7 @@ class Assistant:
             raise SourceError(f"{name} changed on disk since it was indexed; ask again to re-index it")
         key = (name, source.sha256)
         if key not in self._documents:
-            self._documents[key] = load_document(source.path, self.sources)
+            self._documents[key] = load_document(source.path, self.sources, settings=self.settings)
         return self._documents[key]
 
     @property
@@ -177,6 +177,11 @@ class Assistant:
         """Every indexed document by name."""
         self.retriever
         return {name: self.document(name) for name in sorted(self._files)}
+
+    @property
+    def file_types(self) -> list[str]:
+        """The file suffixes `add` reads, e.g. ['.htm', '.html', '.md', '.pdf', '.txt']."""
+        return sorted(READERS)
 
     def list_documents(self) -> list[DocumentInfo]:
         """The indexed documents with their passage counts."""
@@ -205,10 +210,12 @@ class Assistant:
                 target = self.sources / _safe_name(path.name)
                 if not path.is_file():
                     raise SourceError(f"{path}: no such file")
-                doc = load_document(path, path.parent, max_bytes=self.settings.max_document_bytes)
+                doc = load_document(path, path.parent, max_bytes=self.settings.max_document_bytes,
+                                    settings=self.settings)
                 if doc.sha256 in known:  # already indexed, or twice in this call
                     continue
-                prepared[doc.sha256] = chunk_document(doc, self.settings.max_passage_chars, self.settings.language)
+                prepared[doc.sha256] = chunk_document(doc, self.settings.max_passage_chars, self.settings.language,
+                                                      self.settings.sentence_window_chars)
                 known[doc.sha256] = target.name
                 plan.append((path, target))
             placed = _place(plan, self.sources)

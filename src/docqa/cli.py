@@ -215,7 +215,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 0
     from .evaluation import format_suite, run_suite
 
-    reports = run_suite(args.corpus, split=args.split)
+    reports = run_suite(args.corpus, split=args.split, progress=True)
     if args.json:
         print(json.dumps([r.to_dict() for r in reports], ensure_ascii=False, indent=2))
     else:

@@ -46,6 +46,8 @@ def clean_history(history: Any, max_messages: int) -> list[dict[str, str]]:
         return []
     if not isinstance(history, (list, tuple)):
         raise HistoryError(f"history must be a list of messages, not {type(history).__name__}")
+    if sum(_chars(m) for m in history) > MAX_HISTORY_CHARS:  # every message, before any other work on them
+        raise HistoryError(f"history is over {MAX_HISTORY_CHARS:,} characters; start a new conversation")
     total = 0
     messages = []
     window = history[-max_messages:] if max_messages > 0 else []
@@ -67,6 +69,15 @@ def clean_history(history: Any, max_messages: int) -> list[dict[str, str]]:
             raise HistoryError(f"history is over {MAX_HISTORY_CHARS:,} characters; start a new conversation")
         messages.append({"role": role, "content": content})
     return messages
+
+
+def _chars(message: Any) -> int:
+    """The characters of a message's text content (its text parts when structured); 0 for anything else."""
+    content = message.get("content") if isinstance(message, dict) else None
+    if isinstance(content, str):
+        return len(content)
+    parts = [content] if isinstance(content, dict) else content if isinstance(content, (list, tuple)) else ()
+    return sum(len(p["text"]) for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str))
 
 
 def is_small_talk(question: str) -> bool:

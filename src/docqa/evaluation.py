@@ -256,8 +256,8 @@ def _question(item: dict[str, Any], texts: dict[str, str], split: str | None = N
                   for n, turn in enumerate(item.get("turns", []), 1))
     document = item.get("document")
     spans: tuple[tuple[int, int], ...] = ()
-    if "answer_start" in item:
-        spans = ((item["answer_start"], item["answer_start"] + len(item["answer"])),)
+    if "answer_start" in item:  # the answer, and any other passage's words that answer as well ("also")
+        spans = tuple((a["answer_start"], a["answer_start"] + len(a["answer"])) for a in [item, *item.get("also", [])])
     expect = "chat" if turns else item.get("expect") or ("answer" if "answer" in item else "abstain")
     return Question(item["id"], item["kind"], split or item["split"], item.get("question", ""), expect, document,
                     spans, None if spans else item.get("answer"), turns)
@@ -441,9 +441,12 @@ def build_assistant(corpus: Corpus, folder: Path, embedder, settings=None) -> As
 
 
 def run_suite(names: Sequence[str] | None = None, split: str = "all", embedder=None, settings=None,
-              top_k: int | None = None, limit: int | None = None) -> list[CorpusReport]:
+              top_k: int | None = None, limit: int | None = None, progress: bool = False) -> list[CorpusReport]:
     """Build each corpus's index in a temporary folder (corpora with the same documents share one), ask its
-    questions through the public Assistant and score them."""
+    questions through the public Assistant and score them. `progress` prints each step's time to stderr."""
+    import sys
+    import time
+
     from .settings import Settings
 
     known = corpus_names()
@@ -463,9 +466,14 @@ def run_suite(names: Sequence[str] | None = None, split: str = "all", embedder=N
             corpus = load_corpus(name)
             key = tuple(sorted((doc, hashlib.sha256(text.encode()).hexdigest())
                                for doc, text in corpus.documents.items()))
+            start = time.perf_counter()
             if key not in built:
                 built[key] = build_assistant(corpus, Path(tmp) / str(n), embedder, settings)
+            indexed = time.perf_counter()
             reports.append(evaluate_corpus(built[key], corpus, split, top_k, limit))
+            if progress:
+                print(f"docqa: eval {name}: {reports[-1].passages} passages indexed in {indexed - start:.0f} s, "
+                      f"questions asked in {time.perf_counter() - indexed:.0f} s", file=sys.stderr, flush=True)
     return reports
 
 

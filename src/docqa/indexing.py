@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -195,14 +196,15 @@ def _build(
     sources: dict[str, SourceEntry] = {}
     skipped: dict[str, SkippedEntry] = {}
     sentence_texts: list[list[str]] = []  # for BM25, built once every passage is known
-    bar: list[Any] = []  # a progress bar, shown once 64 passages have been embedded (tiny builds show none)
+    # A bar is for a person at a terminal (in a pipe or a log it is noise), and only once 64 passages are embedded.
+    bar: list[Any] = []
     done = [0]  # passages embedded so far
 
     def flush() -> None:
         fresh = [c for _, chunks, vectors, _, _ in pending if vectors is None for c in chunks]
         new_passages, new_sentences = embedder.encode_chunks(fresh) if fresh else (None, None)
         done[0] += len(fresh)
-        if progress and not bar and done[0] >= 64:
+        if progress and not bar and done[0] >= 64 and sys.stderr.isatty():
             bar.append(tqdm(unit="passage", desc="Embedding", leave=False, initial=done[0] - len(fresh)))
         if bar:
             bar[0].update(len(fresh))
@@ -234,8 +236,9 @@ def _build(
                 key = stat_key(source.path.stat())  # before reading: a later change shows in the mtime
                 chunks = prepared.get(source.sha256)
                 if chunks is None or any(c.source != name for c in chunks):
-                    doc = load_document(source.path, root)
-                    chunks = chunk_document(doc, settings.max_passage_chars, settings.language)
+                    doc = load_document(source.path, root, settings=settings)
+                    chunks = chunk_document(doc, settings.max_passage_chars, settings.language,
+                                            settings.sentence_window_chars)
             except (SourceError, OSError) as exc:
                 log.warning("skipping %s", exc)
                 skipped[name] = SkippedEntry(source.sha256, str(exc))

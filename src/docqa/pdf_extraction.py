@@ -2,17 +2,16 @@
 one page (a 70 KB file whose 400 pages share one 2 MB compressed stream read for over 600 s at 520 MB), so the
 time, memory, pages and characters spent on one document are bounded here, and a refusal is one line.
 
-Run as `python -m docqa.pdf_extraction MAX_PAGES MAX_CHARS MAX_BYTES_OF_MEMORY` with the PDF on stdin; it prints
-one JSON object: {"pages": [...], "title": ...} or {"error": "..."}.
+The child runs this file through runpy (arguments MAX_PAGES MAX_CHARS MAX_BYTES_OF_MEMORY, the PDF on stdin), not
+`-m docqa...`, so it never imports the docqa package and its numpy; it prints one JSON object:
+{"pages": [...], "title": ...} or {"error": "..."}.
 """
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -29,19 +28,21 @@ class PdfRefused(Exception):
 
 def extract_pdf(data: bytes, max_pages: int, max_chars: int, seconds: float, memory_bytes: int) -> PdfText:
     """Each page's text, extracted by a child process killed after `seconds`."""
-    package_parent = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))}
+    # run_path, not `python file.py`: that would put src/docqa on sys.path, where types.py hides the stdlib's.
+    script = "import runpy, sys; runpy.run_path(sys.argv.pop(1), run_name='__main__')"
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "docqa.pdf_extraction", str(max_pages), str(max_chars), str(memory_bytes)],
-            input=data, capture_output=True, timeout=seconds, env=env, check=False,
+            [sys.executable, "-c", script, __file__, str(max_pages), str(max_chars), str(memory_bytes)],
+            input=data, capture_output=True, timeout=seconds, check=False,
         )
     except subprocess.TimeoutExpired as exc:  # run() has killed the child
         raise PdfRefused(f"reading its text took over {seconds:g} s, the limit") from exc
     try:
         result = json.loads(done.stdout)
     except ValueError as exc:
-        why = "it needs more memory than the limit" if done.returncode != 0 else "the reader gave no result"
+        last = (done.stderr.decode("utf-8", "replace").strip().splitlines() or ["no output"])[-1]
+        memory = "MemoryError" in last or done.returncode == -9  # the limit, or the kernel's OOM killer
+        why = "it needs more memory than the limit" if memory else f"the PDF reader failed ({last[:200]})"
         raise PdfRefused(why) from exc
     if "error" in result:
         raise PdfRefused(result["error"])

@@ -1,4 +1,5 @@
-"""Serving: launch the web chat with safe defaults (loopback, no share, same-origin guard, blocked paths).
+"""Serving: the web chat and a JSON `POST /ask` on one FastAPI app, with safe defaults (loopback, no share link,
+same-origin guard, bounded requests, no file serving).
 
 Gradio is imported inside functions only, so `import docqa` stays cheap.
 """
@@ -12,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .assistant import Assistant
-from .settings import Settings
-from .web import CSS, build_demo, import_gradio
+from .errors import DocQAError
+from .web import CSS, ask_json, build_demo, error_message, import_gradio, upload_folder
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -74,61 +75,6 @@ class SameOriginGuard:
         return origin.lower() in (f"http://{host}".lower(), f"https://{host}".lower())
 
 
-class OptionalAskArguments:
-    """ASGI middleware: let raw HTTP callers of `POST /gradio_api/call/ask` leave out the trailing optional
-    arguments (`{"data": [question]}`, `{"data": [question, history]}`); Gradio's positional route wants all of them.
-    Every other request, and a body that is not such a JSON object, passes unchanged."""
-
-    PATHS = frozenset({"/gradio_api/call/ask", "/gradio_api/call/ask/"})
-    ARGUMENTS = 3  # question, history, sources
-    MAX_BODY = 1 << 20  # bytes read to look; a larger body passes as it is
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") not in self.PATHS:
-            await self.app(scope, receive, send)
-            return
-        chunks, size, more = [], 0, True
-        while more and size <= self.MAX_BODY:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                await self.app(scope, _replay([message], receive), send)
-                return
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
-        if not more:
-            body = self._padded(body)
-            headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-length"]
-            scope = {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
-        await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": more}], receive), send)
-
-    def _padded(self, body: bytes) -> bytes:
-        import json
-
-        try:
-            request = json.loads(body)
-        except ValueError:
-            return body
-        data = request.get("data") if isinstance(request, dict) else None
-        if not isinstance(data, list) or not 1 <= len(data) < self.ARGUMENTS:
-            return body
-        return json.dumps({**request, "data": data + [None] * (self.ARGUMENTS - len(data))}).encode()
-
-
-def _replay(messages: list[dict[str, Any]], receive):
-    """An ASGI `receive` that gives `messages` first, then reads on."""
-    pending = list(messages)
-
-    async def replay() -> dict[str, Any]:
-        return pending.pop(0) if pending else await receive()
-
-    return replay
-
-
 def _hostname(host: str) -> str:
     """'127.0.0.1:7860' -> '127.0.0.1'; '[::1]:7860' -> '::1'; '' for anything unparsable."""
     from urllib.parse import urlsplit
@@ -163,36 +109,215 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+class RequestLimits:
+    """ASGI middleware: bounds what a request may cost before the app reads it.
+
+    - A POST body over `max_body` bytes gets 413, and one without a Content-Length 411 (uploads excepted: Gradio
+      caps each file at `max_file_size`); when uploads waiting in `upload_folder` hold `upload_quota` bytes, more
+      get 507 until Gradio's cleanup runs.
+    - The app serves no files: `/file=` routes get 404, so nothing uploaded can be read back.
+    - Gradio's raw-HTTP routes (`/gradio_api/call/…`) get 404 naming `POST /ask`, the documented JSON route; each
+      of their calls would also keep a Gradio session in memory.
+    """
+
+    UPLOAD_PATHS = ("/gradio_api/upload", "/upload")
+
+    def __init__(self, app, max_body: int, upload_folder: Path, upload_quota: int) -> None:
+        self.app, self.max_body, self.upload_folder, self.upload_quota = app, max_body, upload_folder, upload_quota
+
+    async def __call__(self, scope, receive, send) -> None:
+        refusal = self._refusal(scope) if scope["type"] == "http" else None
+        if refusal is None:
+            await self.app(scope, receive, send)
+            return
+        status, message = refusal
+        body = message.encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    def _refusal(self, scope) -> tuple[int, str] | None:
+        path = scope.get("path", "").lower()
+        if "/file=" in path or path.startswith("/file="):
+            return 404, "this app serves no files"
+        if path.startswith("/gradio_api/call/"):
+            return 404, "use POST /ask with a JSON body {\"question\": ..., \"history\": ..., \"sources\": ...}"
+        if scope.get("method") != "POST":
+            return None
+        length = dict(scope.get("headers", [])).get(b"content-length")
+        if path.rstrip("/") in self.UPLOAD_PATHS:
+            incoming = int(length) if length is not None and length.isdigit() else 0
+            if _folder_bytes(self.upload_folder) + incoming > self.upload_quota:
+                return 507, "upload space is full; try again in a few minutes"
+            return None
+        if length is None:
+            return 411, "a Content-Length header is required"
+        if not length.isdigit() or int(length) > self.max_body:
+            return 413, f"the request is over {self.max_body:,} bytes"
+        return None
+
+
+def _folder_bytes(folder: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:  # deleted meanwhile
+                pass
+    return total
+
+
+ASK_KEYS = ("question", "history", "sources")
+
+
+def _json_error(status: int, message: str, headers: dict[str, str] | None = None):
+    from starlette.responses import JSONResponse
+
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def ask_endpoint(assistant: Assistant, credentials: tuple[str, str] | None):
+    """The JSON `POST /ask` route: {"question", "history"?, "sources"?} -> `Answer.to_dict()`; errors are
+    {"error": "<one line>"} with 400 (bad JSON or a bad question), 401, 422 (unknown or missing keys) or 503 (busy).
+    It keeps no state between calls."""
+    import base64
+    import json
+    import secrets
+    import threading
+
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+
+    settings = assistant.settings
+    answering = threading.BoundedSemaphore(settings.web_concurrency)
+    admitted = threading.BoundedSemaphore(settings.web_concurrency + settings.web_queue_size)
+
+    def authorised(header: str) -> bool:
+        scheme, _, encoded = header.partition(" ")
+        try:
+            user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+        except ValueError:
+            return False
+        return scheme.lower() == "basic" and secrets.compare_digest(f"{user}:{password}", ":".join(credentials))
+
+    def answer(payload: dict[str, Any]) -> dict[str, Any]:
+        with answering:
+            return ask_json(assistant, payload["question"], payload.get("history"), payload.get("sources"))
+
+    async def ask(request: Request) -> JSONResponse:
+        if credentials and not authorised(request.headers.get("authorization", "")):
+            return _json_error(401, "Log-in required (HTTP Basic)", {"WWW-Authenticate": 'Basic realm="docqa"'})
+        try:
+            payload = json.loads(await request.body())
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deep to parse
+            return _json_error(400, "The body must be a JSON object such as {\"question\": \"...\"}")
+        if not isinstance(payload, dict):
+            return _json_error(400, "The body must be a JSON object such as {\"question\": \"...\"}")
+        unknown = sorted(set(payload) - set(ASK_KEYS))
+        if unknown:
+            return _json_error(422, f"Unknown key(s): {', '.join(map(repr, unknown))}; allowed: {', '.join(ASK_KEYS)}")
+        if "question" not in payload:
+            return _json_error(422, "The question is required: {\"question\": \"...\"}")
+        if not admitted.acquire(blocking=False):
+            return _json_error(503, "Busy: too many questions waiting; try again shortly")
+        try:
+            return JSONResponse(await run_in_threadpool(answer, payload))
+        except (DocQAError, ValueError, RecursionError) as exc:
+            message = "The history is nested too deeply" if isinstance(exc, RecursionError) else error_message(exc)
+            return _json_error(400, message)
+        finally:
+            admitted.release()
+
+    ask.__annotations__.update({"request": Request, "return": JSONResponse})  # resolved here: FastAPI reads them
+    return ask
+
+
+def create_app(demo: gr.Blocks, assistant: Assistant, host: str = "127.0.0.1", auth: str | None = None):
+    """A FastAPI app: the JSON `POST /ask` route, and the Gradio chat mounted at `/` with the safe defaults (no
+    share link, no error internals, no file serving, uploads up to `Settings.max_document_bytes`), behind the
+    same-origin guard and the request limits."""
+    gr = import_gradio()
+    from fastapi import FastAPI
+
+    settings = assistant.settings
+    credentials = read_credentials(auth)
+    app = FastAPI(title="docqa", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_api_route("/ask", ask_endpoint(assistant, credentials), methods=["POST"], include_in_schema=False)
+    app.add_middleware(RequestLimits, max_body=settings.web_max_request_bytes, upload_folder=upload_folder(),
+                       upload_quota=settings.web_upload_quota_bytes)
+    app.add_middleware(SameOriginGuard, hosts=allowed_hosts(host))
+    demo.state_session_capacity = settings.web_sessions  # read when mounted; Gradio's default keeps 10,000
+    blocked = [Path(p).resolve() for p in (assistant.sources, assistant.index_dir, ".env")]
+    return gr.mount_gradio_app(
+        app, demo, path="/", auth=credentials, show_error=False, ssr_mode=False, allowed_paths=[],
+        blocked_paths=[str(p) for p in blocked], max_file_size=settings.max_document_bytes, run_history=False,
+        enable_monitoring=False, mcp_server=False, pwa=False, footer_links=["api", "settings"], css=CSS,
+        theme=gr.themes.Default(),
+    )
+
+
+class Server:
+    """A running server: `url`, and `close()` to stop it."""
+
+    def __init__(self, app, host: str, port: int) -> None:
+        import uvicorn
+
+        self._server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the caller's to handle
+        self.url = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+        self._thread: Any = None
+
+    def start(self, timeout: float = 30.0) -> Server:
+        """Serve from a background thread; return once the server accepts connections."""
+        import threading
+        import time
+
+        self._thread = threading.Thread(target=self._server.run, name="docqa-server", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise OSError(f"the server did not start on {self.url} (is the port in use?)")
+            time.sleep(0.01)
+        return self
+
+    def run(self) -> None:
+        """Serve in this thread until interrupted."""
+        self._server.run()
+
+    def close(self) -> None:
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+
 def launch(
     demo: gr.Blocks,
+    assistant: Assistant,
     host: str | None = None,
     port: int | None = None,
     auth: str | None = None,
-    blocked_paths: Sequence[str | Path] = (),
     prevent_thread_lock: bool = False,
     quiet: bool = False,
-    max_file_size: int | None = None,
-):
-    """Launch `demo` with safe defaults: loopback, no share link, no error internals, no file serving, uploads up
-    to `max_file_size` bytes (default `Settings.max_document_bytes`)."""
-    gr = import_gradio()
-    from starlette.middleware import Middleware
-
+) -> Server:
+    """Serve `demo` (and `POST /ask`) over `assistant` on `host`:`port` (default 127.0.0.1, $GRADIO_SERVER_PORT or
+    7860). With `prevent_thread_lock`, return the started Server; otherwise serve until interrupted."""
     host = host or "127.0.0.1"
     port = port or int(os.environ.get("GRADIO_SERVER_PORT") or 7860)
     credentials = read_credentials(auth)
     warning = exposure_warning(host, port, credentials is not None)
     if warning:
         print(warning, file=sys.stderr)
-    blocked = [Path(p).resolve() for p in blocked_paths] + [Path(".env").resolve()]
-    middleware = [Middleware(SameOriginGuard, hosts=allowed_hosts(host)), Middleware(OptionalAskArguments)]
-    return demo.launch(
-        server_name=host, server_port=port, auth=credentials, share=False, show_error=False, ssr_mode=False,
-        app_kwargs={"middleware": middleware}, allowed_paths=[], blocked_paths=[str(p) for p in blocked],
-        max_file_size=Settings().max_document_bytes if max_file_size is None else max_file_size, run_history=False,
-        enable_monitoring=False, mcp_server=False, pwa=False, strict_cors=True, footer_links=["api", "settings"],
-        prevent_thread_lock=prevent_thread_lock, quiet=quiet, css=CSS, theme=gr.themes.Default(),
-    )
+    server = Server(create_app(demo, assistant, host, auth), host, port)
+    if not quiet:
+        print(f"docqa: serving on {server.url} (Ctrl+C to stop)", file=sys.stderr)
+    if prevent_thread_lock:
+        return server.start()
+    server.run()
+    return server
 
 
 def serve(
@@ -205,6 +330,4 @@ def serve(
     """Load (or rebuild) the index once, then serve the chat until interrupted."""
     assistant = Assistant(sources=sources, index_dir=index_dir)
     assistant.load(progress=True)
-    demo = build_demo(assistant)
-    launch(demo, host=host, port=port, auth=auth, blocked_paths=[assistant.sources, assistant.index_dir],
-           max_file_size=assistant.settings.max_document_bytes)
+    launch(build_demo(assistant), assistant, host=host, port=port, auth=auth)

@@ -39,13 +39,25 @@ class Settings:
     max_document_bytes: int = 20 * 1024 * 1024  # also the web app's upload limit
     # Bounds on reading one document, so one hostile file cannot hold the indexer: text as long as the largest
     # text file allowed; 2,000 pages (a long book is 1,000); a PDF is read in a child process that is killed
-    # after 60 s (a 400-page born-digital PDF reads in about 10 s on one core) or at 1 GiB of address space.
+    # after 120 s or at 1 GiB of address space. 120 s: a 400-page text PDF (1.2 M chars) read in 24.5 s on a
+    # 2-core machine at load average 25, 61 ms a page, so 2,000 such pages fit even there.
     max_document_chars: int = 20 * 1024 * 1024
     max_pdf_pages: int = 2000
-    max_pdf_seconds: float = 60.0
+    max_pdf_seconds: float = 120.0
     max_pdf_memory_bytes: int = 1024 * 1024 * 1024
     web_concurrency: int = 2  # questions the web app answers at once (CPU-bound; the encoder is serialised anyway)
     web_queue_size: int = 64  # questions waiting beyond that; more get Gradio's "Queue is full" (HTTP 503)
+    # The chat's example questions; empty: one per document title (the seed's questions live in no code).
+    example_questions: tuple[str, ...] = ()
+    # Browser sessions Gradio keeps in memory (~75 KB each, measured): 500 bound it to ~40 MB; the oldest go first.
+    web_sessions: int = 500
+    # Bytes of one web API request (uploads excluded): a 2,000-char question plus a long history, 4x for JSON escapes.
+    web_max_request_bytes: int = 2 * 1024 * 1024
+    # Uploads never handed to the app (raw POSTs to Gradio's upload route) are deleted after this many seconds,
+    # checked every minute (Gradio's delete_cache); the app deletes the ones it indexes or refuses at once.
+    web_upload_max_age: int = 300
+    # Bytes all waiting uploads may hold together: ten files at the 20 MB limit; more are refused until cleanup.
+    web_upload_quota_bytes: int = 200 * 1024 * 1024
 
 
 def default_sources() -> Path:

@@ -15,6 +15,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import SourceError, SourcesFolderError
 from .settings import Settings
@@ -36,9 +37,9 @@ class SourceFile:
 
 
 def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes."""
+    """sha256 of a regular file's bytes (SourceError for a FIFO, socket or device: never blocks)."""
     digest = hashlib.sha256()
-    with path.open("rb") as f:
+    with _open_regular(path) as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -88,6 +89,8 @@ def scan_sources(folder: str | Path) -> dict[str, SourceFile]:
             out[path.relative_to(root).as_posix()] = SourceFile(
                 path.relative_to(root).as_posix(), path, file_sha256(path), path.stat().st_size
             )
+        except SourceError as exc:  # swapped for a FIFO or device since find_sources looked
+            log.warning("skipping %s", exc)
         except OSError as exc:
             raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     return out
@@ -174,20 +177,24 @@ def load_document(
     )
 
 
+def _open_regular(path: Path) -> BinaryIO:
+    """`path` opened for reading if it is a regular file. Opening does not block (a FIFO would wait for a writer
+    forever) and the type is checked on the open file, so a file swapped for a FIFO or device after the folder
+    was scanned is refused."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    f = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        f.close()
+        raise SourceError(f"{path.name}: not a regular file (a FIFO, socket or device)")
+    return f
+
+
 def _read_bytes(path: Path) -> bytes:
-    """A regular file's bytes. Opening does not block (a FIFO would wait for a writer forever) and the type is
-    checked on the open file, so a file swapped for a FIFO or device after the folder was scanned is refused."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with _open_regular(path) as f:
+            return f.read()
     except OSError as exc:
         raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise SourceError(f"{path.name}: not a regular file (a FIFO, socket or device)")
-        try:
-            return f.read()
-        except OSError as exc:
-            raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from exc
 
 
 Reader = Callable[[Path, bytes, Settings], tuple[str, str | None, tuple[tuple[int, int], ...] | None]]
