@@ -9,11 +9,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -194,12 +196,18 @@ def _build(
     sources: dict[str, SourceEntry] = {}
     skipped: dict[str, SkippedEntry] = {}
     sentence_texts: list[list[str]] = []  # for BM25, built once every passage is known
-    bar = tqdm(unit="passage", desc="Embedding", leave=False, disable=not progress)
+    # A bar is for a person at a terminal (in a pipe or a log it is noise), and only once 64 passages are embedded.
+    bar: list[Any] = []
+    done = [0]  # passages embedded so far
 
     def flush() -> None:
         fresh = [c for _, chunks, vectors, _, _ in pending if vectors is None for c in chunks]
         new_passages, new_sentences = embedder.encode_chunks(fresh) if fresh else (None, None)
-        bar.update(len(fresh))
+        done[0] += len(fresh)
+        if progress and not bar and done[0] >= 64 and sys.stderr.isatty():
+            bar.append(tqdm(unit="passage", desc="Embedding", leave=False, initial=done[0] - len(fresh)))
+        if bar:
+            bar[0].update(len(fresh))
         p_at = s_at = 0
         for name, chunks, vectors, sentence_vectors, (size, mtime) in pending:
             if vectors is None:
@@ -241,7 +249,8 @@ def _build(
                 flush()
                 waiting = 0
         flush()
-        bar.close()
+        for b in bar:
+            b.close()
         lexical = LexicalIndex(sentence_texts)
         del sentence_texts[:]
         manifest = Manifest(FORMAT_VERSION, "", 0, model_info(settings, dims), chunking_info(settings),
