@@ -544,7 +544,8 @@ def test_importing_docqa_and_its_web_module_does_not_import_gradio() -> None:
     import subprocess
     import sys
 
-    code = "import sys, docqa, docqa.web, docqa.serving; print(sorted(m for m in ('gradio', 'torch') if m in sys.modules))"
+    code = ("import sys, docqa, docqa.web, docqa.serving; "
+            "print(sorted(m for m in ('gradio', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
