@@ -36,7 +36,7 @@ def test_every_library_the_package_imports_is_a_declared_dependency():
     for module in sorted(_imported_top_levels(ROOT / "src" / "docqa")):
         dists = {_normal(d) for d in providers.get(module, [])}
         assert dists, f"docqa imports {module!r}, which no installed distribution provides"
-        assert dists & declared, f"docqa imports {module!r} (from {sorted(dists)}) but pyproject.toml doesn't declare it"
+        assert dists & declared, f"docqa imports {module!r} ({sorted(dists)}), which pyproject.toml doesn't declare"
 
 
 def test_supported_pythons_are_3_11_to_3_13_and_ci_tests_the_ends():

@@ -183,8 +183,9 @@ def test_every_block_is_one_the_test_knows():
         assert block.mode in MODES, f"{block.id}: unknown mode (use one of {MODES})"
         assert block.language in ("bash", "python") or is_sample(block), (
             f"{block.id}: a block must be bash, python, or a text sample starting with `$ `")
-        if block.mode == "run" and block.language == "bash":
+        if block.mode == "run" and not is_sample(block):
             assert not re.search(r"\bapp\.py\b|\bdocqa serve\b", block.text), f"{block.id}: a server needs `server`"
+            assert DEFAULT_URL not in block.text, f"{block.id}: a block that calls the app needs `with-server`"
 
 
 def test_parser_reads_modes_continuations_and_samples():

@@ -373,7 +373,7 @@ def test_file_and_url_probes_are_refused(http, path: str) -> None:
 
 
 def test_the_served_index_and_sources_cannot_be_read(http, seed_assistant, seed_text: str) -> None:
-    files = [p for p in seed_assistant.index_dir.iterdir() if p.is_file()] + [seed_assistant.sources / SEED_FILE.name]
+    files = [p for p in seed_assistant.index_dir.rglob("*") if p.is_file()] + [seed_assistant.sources / SEED_FILE.name]
     assert len(files) >= 3
     for path in files:
         for url in (f"/gradio_api/file={path}", f"/gradio_api/file={str(path).upper()}",

@@ -256,8 +256,8 @@ def _question(item: dict[str, Any], texts: dict[str, str], split: str | None = N
                   for n, turn in enumerate(item.get("turns", []), 1))
     document = item.get("document")
     spans: tuple[tuple[int, int], ...] = ()
-    if "answer_start" in item:
-        spans = ((item["answer_start"], item["answer_start"] + len(item["answer"])),)
+    if "answer_start" in item:  # the answer, and any other passage's words that answer as well ("also")
+        spans = tuple((a["answer_start"], a["answer_start"] + len(a["answer"])) for a in [item, *item.get("also", [])])
     expect = "chat" if turns else item.get("expect") or ("answer" if "answer" in item else "abstain")
     return Question(item["id"], item["kind"], split or item["split"], item.get("question", ""), expect, document,
                     spans, None if spans else item.get("answer"), turns)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -194,7 +195,8 @@ def _build(
     sources: dict[str, SourceEntry] = {}
     skipped: dict[str, SkippedEntry] = {}
     sentence_texts: list[list[str]] = []  # for BM25, built once every passage is known
-    bar = tqdm(unit="passage", desc="Embedding", leave=False, disable=not progress)
+    # A bar is for a person at a terminal; in a pipe or a log it is noise.
+    bar = tqdm(unit="passage", desc="Embedding", leave=False, disable=not progress or not sys.stderr.isatty())
 
     def flush() -> None:
         fresh = [c for _, chunks, vectors, _, _ in pending if vectors is None for c in chunks]

@@ -13,9 +13,9 @@ import os
 import re
 import stat
 from collections.abc import Callable
-from typing import BinaryIO
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import SourceError, SourcesFolderError
 from .settings import Settings

@@ -77,6 +77,9 @@ _CONFIRM_REMOVE_JS = """(name, ...rest) => [
 def import_gradio():
     """Import gradio with analytics off and a dedicated temporary folder (both read at import)."""
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    # Gradio's queue keeps a record of its last N events (10,000 by default) and builds a pandas table over all of
+    # them after each event; the app shows no monitoring page, so 100 bound both the memory and that work.
+    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "100")
     upload_folder()
     import gradio
 
