@@ -14,7 +14,7 @@ from docqa.hash_embedder import HashEmbedder
 
 from .common import ROOT, Row, format_table, machine
 
-ITEMS = ("import", "cli", "query", "indexing", "scale", "quality", "ready", "web")
+ITEMS = ("import", "cli", "query", "indexing", "scale", "quality", "ready", "web", "milvus")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -28,6 +28,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--vectors", type=int, default=None, help="item 7 index size (default 1,000,000)")
     p.add_argument("--questions", type=int, default=None, help="item 1 questions (default 200)")
     p.add_argument("--repeats", type=int, default=None, help="fresh processes per side, items 2-4 (default 5)")
+    p.add_argument("--milvus-passages", type=int, default=None,
+                   help="item 9: also a synthetic corpus of this many passages in both stores (100000: minutes)")
     p.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     p.add_argument("--json", type=Path, default=None, help="also write the rows and the machine as JSON here")
     args = p.parse_args(argv)
@@ -134,6 +136,17 @@ def main(argv: list[str] | None = None) -> int:
         section("ready", lambda: web.run_ready(seeds, seed_index, max(args.repeats - 2, 2), smoke))
         section("web", lambda: web.run_web(seeds, seed_index, query.questions(max(args.questions // 2, 10)), smoke))
 
+    def milvus_rows():
+        from importlib.util import find_spec
+
+        if find_spec("pymilvus") is None or find_spec("milvus_lite") is None:
+            return [Row("9 milvus", "skipped: pip install -e '.[milvus]'", "-", "-", "-", "-")]
+        from . import milvus
+
+        return milvus.run(work, seeds, embedder, settings, query.questions(args.questions), smoke,
+                          args.milvus_passages)
+
+    section("milvus", milvus_rows)
     print()
     print(format_table(rows))
     if args.json:

@@ -213,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     args = p.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="docqa-bench-store-"))
+    work.mkdir(parents=True, exist_ok=True)
     print(f"command: python -m bench.store {' '.join(argv if argv is not None else sys.argv[1:])}; "
           f"load average {os.getloadavg()[0]:.1f}; nproc {os.cpu_count()}", flush=True)
     if args.part == "memory":

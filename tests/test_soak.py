@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
 import random
 import re
@@ -96,3 +97,51 @@ def test_soak_2000_questions(seed_assistant, seed_text, tmp_path: Path, monkeypa
     assert after["rss_mb"] - before["rss_mb"] < MAX_GROWTH_MB
     assert after["fds"] <= before["fds"]
     assert after["tmp_bytes"] == before["tmp_bytes"] == 0
+
+
+WEB_QUESTIONS = 10_000
+WEB_WARM_UP = 300
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)  # about 10 minutes on an idle 2-core machine
+def test_web_soak_10000_questions_keeps_the_server_flat(web_server: str, seed_text: str) -> None:
+    """10,000 questions over the JSON `POST /ask` to the real server in this process (every tenth with a long
+    history, every fifth through gradio_client's `/ask`): the process's RSS grows by under 50 MB."""
+    import httpx
+    from gradio_client import Client
+
+    rng = random.Random(10_000)
+    client = Client(web_server, verbose=False)
+    long_history = [{"role": "user", "content": "What did Hegseth say about NATO? " * 40},
+                    {"role": "assistant", "content": "> quoted passage [1] " * 60}] * 20  # ~50,000 characters
+    statuses: dict[int, int] = {}
+
+    def run(batch: list[tuple[str, list | None]], http) -> None:
+        for i, (q, h) in enumerate(batch):
+            if i % 10 == 3:
+                h = long_history
+            if i % 5 == 1:
+                try:
+                    client.predict(q, h, api_name="/ask")
+                    statuses[200] = statuses.get(200, 0) + 1
+                except Exception:  # gradio_client's AppError for a refused question
+                    statuses[400] = statuses.get(400, 0) + 1
+                continue
+            body = json.dumps({"question": q, "history": h})  # ASCII escapes: lone surrogates travel too
+            status = http.post("/ask", content=body, headers={"content-type": "application/json"}).status_code
+            statuses[status] = statuses.get(status, 0) + 1
+
+    with httpx.Client(base_url=web_server.rstrip("/"), timeout=60) as http:
+        run(questions(seed_text, WEB_WARM_UP, rng), http)
+        gc.collect()
+        before, started = rss_mb(), time.perf_counter()
+        statuses.clear()
+        run(questions(seed_text, WEB_QUESTIONS, rng), http)
+        gc.collect()
+        after, seconds = rss_mb(), time.perf_counter() - started
+    print(f"\nweb soak: {WEB_QUESTIONS} questions in {seconds:.0f} s ({seconds / WEB_QUESTIONS * 1000:.1f} ms each), "
+          f"statuses {dict(sorted(statuses.items()))}; RSS {before:.0f} -> {after:.0f} MB "
+          f"(growth {after - before:.1f} MB)")
+    assert set(statuses) <= {200, 400} and statuses.get(200, 0) > WEB_QUESTIONS // 2
+    assert after - before < MAX_GROWTH_MB

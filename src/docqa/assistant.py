@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +23,12 @@ from .chunking import chunk_document
 from .conversation import (clean_history, clean_question, is_bare_why, is_overview_request, is_small_talk,
                            previous_quote, refers_back, resolve_query)
 from .embedding import Embedder, get_embedder
-from .errors import EmptySourcesError, SourceError, StoreError
-from .indexing import SyncReport, stat_key, sync_index
+from .errors import EmptySourcesError, IndexMismatchError, SourceError, StoreError
+from .indexing import SyncReport, _same_model as same_model, stat_key, sync_index
 from .retrieval import Retriever, SearchResult
-from .settings import Settings, default_index_dir, default_sources
+from .settings import Settings, default_index_dir, default_sources, default_store
 from .sources import READERS, SourceFile, file_sha256, load_document, show_names
-from .store import StoredIndex, current_version, read_index
+from .store import FolderStore, StoredIndex
 from .types import Answer, Chunk, Document
 
 log = logging.getLogger("docqa")
@@ -52,6 +53,7 @@ class Assistant:
         index_dir: str | Path | None = None,
         settings: Settings | None = None,
         embedder: Embedder | None = None,
+        store: str | None = None,
     ) -> None:
         self.sources = Path(sources) if sources is not None else default_sources()
         self.index_dir = Path(index_dir) if index_dir is not None else default_index_dir()
@@ -65,6 +67,11 @@ class Assistant:
         self._lock = threading.RLock()  # held by load, add and remove; never by a question
         self._retrying = threading.local()
         self.last_sync: SyncReport | None = None
+        from .milvus_store import open_store
+
+        self.store = open_store(store if store is not None else default_store())  # None: the index folder
+        self._store = self.store or FolderStore(self.index_dir)
+        self._polled = 0.0  # when a Milvus store was last asked for a newer generation
 
     @property
     def embedder(self) -> Embedder:
@@ -79,7 +86,7 @@ class Assistant:
     def _sync(self, progress: bool = False, force: bool = False,
               prepared: dict[str, list[Chunk]] | None = None) -> SyncReport:
         with self._lock:  # questions keep using the loaded index until the new one is swapped in
-            stored, _, report = sync_index(self.sources, self.index_dir, self.settings, self.embedder,
+            stored, _, report = sync_index(self.sources, self._store, self.settings, self.embedder,
                                            progress=progress, force=force, prepared=prepared)
             self._adopt(stored)
             self.last_sync = report
@@ -97,27 +104,45 @@ class Assistant:
         """The loaded index's retriever; loads the index first, or a newer version another process made."""
         if self._retriever is None:
             self.load()
-        elif current_version(self.index_dir) != self._retriever.stored.version:
+        elif self._moved_on():
             self._reload()
         assert self._retriever is not None
         return self._retriever
+
+    def _moved_on(self) -> bool:
+        """Whether the store has a newer version than the loaded one. The folder's CURRENT is read every time;
+        a Milvus store is asked (one query) at most every `store_refresh_seconds`."""
+        assert self._retriever is not None
+        if self.store is not None:
+            if time.monotonic() - self._polled < self.settings.store_refresh_seconds:
+                return False
+            self._polled = time.monotonic()
+        try:
+            return self._store.current_version() != self._retriever.stored.version
+        except StoreError as exc:  # a Milvus server gone: keep answering from what is loaded
+            log.warning("%s (answering from the loaded index)", exc)
+            return False
 
     def _reload(self) -> None:
         """Load the version CURRENT now names (built by another process), unless this one is building."""
         if not self._lock.acquire(blocking=False):  # a load here is running: it swaps its result in
             return
         try:
-            version = current_version(self.index_dir)
-            if self._retriever is None or version in (self._retriever.stored.version, self._failed_version):
-                return
+            location, version = self._store.location, None
             try:
-                stored = read_index(self.index_dir, self.embedder.dims)
+                version = self._store.current_version()
+                if self._retriever is None or version in (self._retriever.stored.version, self._failed_version):
+                    return
+                stored = self._store.read(self.embedder.dims)
+                if not same_model(stored.manifest, self.settings):
+                    raise IndexMismatchError(f"version {stored.version} was built with {stored.manifest.model.name}, "
+                                             f"this docqa uses {self.settings.model_name}")
             except StoreError as exc:
-                log.warning("%s: keeping the loaded index (%s)", self.index_dir, exc)
+                log.warning("%s: keeping the loaded index (%s)", location, exc)
                 self._failed_version = version
                 return
             self._adopt(stored)
-            log.info("%s: loaded version %s, made by another process", self.index_dir, stored.version)
+            log.info("%s: loaded version %s, made by another process", location, stored.version)
         finally:
             self._lock.release()
 

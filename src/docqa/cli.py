@@ -20,6 +20,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="folder of documents (default: $DOCQA_SOURCES or ./seeds)")
     parser.add_argument("--index", dest="index_dir", type=Path, default=None,
                         help="index folder (default: $DOCQA_INDEX or ./index)")
+    parser.add_argument("--store", default=None, metavar="STORE",
+                        help="where the index lives: the index folder (default), milvus:./docqa.db (Milvus Lite) "
+                             "or http://host:19530 (a Milvus server; token in $DOCQA_MILVUS_TOKEN); "
+                             "default $DOCQA_STORE")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -106,13 +110,14 @@ def cmd_index(args: argparse.Namespace) -> int:
     assistant = _assistant(args)
     report = assistant.load(progress=True, force=args.rebuild)
     stored = assistant.retriever.stored
+    where = assistant.store.location if assistant.store else assistant.index_dir
     if report.rebuilt:
         print(f"indexed {stored.manifest.passage_count} passages from {len(assistant.list_documents())} document(s) "
-              f"into {show_name(str(assistant.index_dir))} (embedded: {show_names(list(report.embedded))}; "
+              f"into {show_name(str(where))} (embedded: {show_names(list(report.embedded))}; "
               f"reused: {show_names(list(report.reused))})")
     else:
         print(f"index is up to date: {stored.manifest.passage_count} passages from "
-              f"{len(assistant.list_documents())} document(s) in {show_name(str(assistant.index_dir))}")
+              f"{len(assistant.list_documents())} document(s) in {show_name(str(where))}")
     return 0
 
 
@@ -256,6 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args.verbose or args.command == "index")
+    if getattr(args, "store", None):  # every Assistant this command makes, the web app's included
+        os.environ["DOCQA_STORE"] = args.store
     try:
         return args.func(args)
     except SourcesFolderError as exc:

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from .errors import SourceError, StoreError
 from .manifest import FORMAT_VERSION, ChunkingInfo, Manifest, ModelInfo, SkippedEntry, SourceEntry
 from .settings import Settings
 from .sources import SourceFile, load_document, scan_sources
-from .store import IndexWriter, StoredIndex, leftovers, lock_for, read_index, recover
+from .store import FolderStore, IndexStore, StoredIndex, leftovers, lock_for, recover
 from .types import Chunk
 
 log = logging.getLogger("docqa")
@@ -95,7 +96,7 @@ def stale_reasons(manifest: Manifest, documents: Mapping[str, SourceFile], setti
 
 def sync_index(
     sources: str | Path,
-    index_dir: str | Path,
+    index_dir: str | Path | IndexStore,
     settings: Settings,
     embedder: Embedder,
     progress: bool = False,
@@ -103,36 +104,41 @@ def sync_index(
     prepared: Mapping[str, list[Chunk]] | None = None,
 ) -> tuple[StoredIndex, dict[str, SourceFile], SyncReport]:
     """Load the index, rebuilding it first if it is missing, broken or stale. `prepared` gives chunks already
-    cut, by the sha256 of their file (Assistant.add cuts a document before it enters the folder)."""
+    cut, by the sha256 of their file (Assistant.add cuts a document before it enters the folder). `index_dir` is
+    the index folder, or another IndexStore (the Milvus store)."""
+    store = FolderStore(Path(index_dir)) if isinstance(index_dir, (str, Path)) else index_dir
     documents = scan_sources(sources)
-    stored, reasons = _try_read(index_dir, documents, settings, force, embedder.dims)
+    stored, reasons = _try_read(store, documents, settings, force, embedder.dims)
     if not reasons and stored is not None:
-        _tidy(index_dir)
+        if isinstance(store, FolderStore):
+            _tidy(store.location)
         return stored, documents, SyncReport(rebuilt=False, reused=tuple(documents))
-    with _build_lock(index_dir, reasons):
-        recover(index_dir)
+    with _build_lock(store, reasons):
+        store.recover()
         # Scan again under the lock: another process may have added, removed or built meanwhile.
         documents = scan_sources(sources)
-        stored, reasons = _try_read(index_dir, documents, settings, force, embedder.dims)
+        stored, reasons = _try_read(store, documents, settings, force, embedder.dims)
         if not reasons and stored is not None:
             return stored, documents, SyncReport(rebuilt=False, reused=tuple(documents))
-        if stored is None and Path(index_dir).exists():
+        if stored is None and (store.location.exists() if isinstance(store, FolderStore)
+                               else store.current_version() is not None):
             log.warning("%s", reasons[0])
-        log.info("indexing %s: %s", index_dir, "; ".join(reasons))
+        log.info("indexing %s: %s", store.location, "; ".join(reasons))
         previous = None if force else stored  # a forced rebuild re-embeds everything
-        report = _build(Path(sources), index_dir, documents, settings, embedder, previous, reasons, progress,
+        report = _build(Path(sources), store, documents, settings, embedder, previous, reasons, progress,
                         prepared or {})
-        return read_index(index_dir), documents, report
+        return store.read(), documents, report
 
 
 @contextlib.contextmanager
-def _build_lock(index_dir: str | Path, reasons: list[str]) -> Iterator[None]:
+def _build_lock(store: IndexStore, reasons: list[str]) -> Iterator[None]:
     """The build lock, or StoreError saying why the index cannot be rebuilt (read-only folder, lock held)."""
     from filelock import Timeout
 
     why = reasons[0] if reasons else "rebuild requested"
+    index_dir = store.location
     try:
-        lock = lock_for(index_dir)
+        lock = store.lock()
         lock.acquire()
     except Timeout as exc:
         raise StoreError(f"{index_dir}: another build has held {exc.lock_file} for too long; "
@@ -158,11 +164,11 @@ def _tidy(index_dir: str | Path) -> None:
 
 
 def _try_read(
-    index_dir: str | Path, documents: dict[str, SourceFile], settings: Settings, force: bool,
+    store: IndexStore, documents: dict[str, SourceFile], settings: Settings, force: bool,
     dims: int | None = None,
 ) -> tuple[StoredIndex | None, list[str]]:
     try:
-        stored = read_index(index_dir, dims)  # an index of another dimension is rebuilt, not served
+        stored = store.read(dims)  # an index of another dimension is rebuilt, not served
     except StoreError as exc:
         return None, [str(exc)]
     reasons = stale_reasons(stored.manifest, documents, settings)
@@ -173,7 +179,7 @@ def _try_read(
 
 def _build(
     root: Path,
-    index_dir: str | Path,
+    store: IndexStore,
     documents: dict[str, SourceFile],
     settings: Settings,
     embedder: Embedder,
@@ -188,20 +194,25 @@ def _build(
 
     reusable = _reusable(previous, documents, settings) if previous is not None else set()
     dims = previous.dims if previous is not None and reusable else embedder.dims
-    writer = IndexWriter(index_dir, dims)
+    writer = store.writer(dims)
     # Per source, in order, until the next flush: its chunks, their vectors when kept (None: to embed) and its
     # (size, mtime_ns) when it was read.
     pending: list[tuple[str, list[Chunk], np.ndarray | None, np.ndarray | None, tuple[int, int | None]]] = []
     sources: dict[str, SourceEntry] = {}
     skipped: dict[str, SkippedEntry] = {}
     sentence_texts: list[list[str]] = []  # for BM25, built once every passage is known
-    # A bar is for a person at a terminal; in a pipe or a log it is noise.
-    bar = tqdm(unit="passage", desc="Embedding", leave=False, disable=not progress or not sys.stderr.isatty())
+    # A bar is for a person at a terminal (in a pipe or a log it is noise), and only once 64 passages are embedded.
+    bar: list[Any] = []
+    done = [0]  # passages embedded so far
 
     def flush() -> None:
         fresh = [c for _, chunks, vectors, _, _ in pending if vectors is None for c in chunks]
         new_passages, new_sentences = embedder.encode_chunks(fresh) if fresh else (None, None)
-        bar.update(len(fresh))
+        done[0] += len(fresh)
+        if progress and not bar and done[0] >= 64 and sys.stderr.isatty():
+            bar.append(tqdm(unit="passage", desc="Embedding", leave=False, initial=done[0] - len(fresh)))
+        if bar:
+            bar[0].update(len(fresh))
         p_at = s_at = 0
         for name, chunks, vectors, sentence_vectors, (size, mtime) in pending:
             if vectors is None:
@@ -243,7 +254,8 @@ def _build(
                 flush()
                 waiting = 0
         flush()
-        bar.close()
+        for b in bar:
+            b.close()
         lexical = LexicalIndex(sentence_texts)
         del sentence_texts[:]
         manifest = Manifest(FORMAT_VERSION, "", 0, model_info(settings, dims), chunking_info(settings),

@@ -182,17 +182,20 @@ def ask_endpoint(assistant: Assistant, credentials: tuple[str, str] | None):
     """The JSON `POST /ask` route: {"question", "history"?, "sources"?} -> `Answer.to_dict()`; errors are
     {"error": "<one line>"} with 400 (bad JSON or a bad question), 401, 422 (unknown or missing keys) or 503 (busy).
     It keeps no state between calls."""
+    import asyncio
     import base64
     import json
     import secrets
     import threading
+    from concurrent.futures import ThreadPoolExecutor
 
-    from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
     from starlette.responses import JSONResponse
 
     settings = assistant.settings
-    answering = threading.BoundedSemaphore(settings.web_concurrency)
+    # Questions are answered on `web_concurrency` threads of their own, not on the server's pool of 40: fewer
+    # threads touching the model means fewer malloc arenas growing the process (see docs/reliability.md, soak).
+    answering = ThreadPoolExecutor(settings.web_concurrency, thread_name_prefix="docqa-ask")
     admitted = threading.BoundedSemaphore(settings.web_concurrency + settings.web_queue_size)
 
     def authorised(header: str) -> bool:
@@ -204,8 +207,7 @@ def ask_endpoint(assistant: Assistant, credentials: tuple[str, str] | None):
         return scheme.lower() == "basic" and secrets.compare_digest(f"{user}:{password}", ":".join(credentials))
 
     def answer(payload: dict[str, Any]) -> dict[str, Any]:
-        with answering:
-            return ask_json(assistant, payload["question"], payload.get("history"), payload.get("sources"))
+        return ask_json(assistant, payload["question"], payload.get("history"), payload.get("sources"))
 
     async def ask(request: Request) -> JSONResponse:
         if credentials and not authorised(request.headers.get("authorization", "")):
@@ -224,7 +226,7 @@ def ask_endpoint(assistant: Assistant, credentials: tuple[str, str] | None):
         if not admitted.acquire(blocking=False):
             return _json_error(503, "Busy: too many questions waiting; try again shortly")
         try:
-            return JSONResponse(await run_in_threadpool(answer, payload))
+            return JSONResponse(await asyncio.wrap_future(answering.submit(answer, payload)))
         except (DocQAError, ValueError, RecursionError) as exc:
             message = "The history is nested too deeply" if isinstance(exc, RecursionError) else error_message(exc)
             return _json_error(400, message)

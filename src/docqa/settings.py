@@ -95,6 +95,14 @@ class Settings:
     web_upload_max_age: int = 300
     # Bytes all waiting uploads may hold together: ten files at the 20 MB limit; more are refused until cleanup.
     web_upload_quota_bytes: int = 200 * 1024 * 1024
+    # A Milvus store is asked for a newer generation at most this often (one small query, ~1.5 ms on Lite):
+    # a second replica answers from a change within this time plus its reload (docs/scaling.md).
+    store_refresh_seconds: float = 1.0
+
+
+def default_store() -> str | None:
+    """The store: $DOCQA_STORE (`milvus:./docqa.db`, `http://host:19530`), else the index folder."""
+    return os.environ.get("DOCQA_STORE") or None
 
 
 def default_sources() -> Path:
