@@ -4,11 +4,20 @@ from __future__ import annotations
 import html
 import re
 
-from .retrieval import Hit
-from .types import Answer, Passage
+from .settings import RetrievalSettings
+from .types import Answer, Hit, Passage
 
-QUOTE_RATIO = 0.9
+QUOTE_RATIO = RetrievalSettings().quote_ratio
+# Words that state a reason: without one, the passage found for "Why?" does not say why.
+_REASON = re.compile(r"\b(because|since|due to|owing to|as a result|so that|in order to|so as to|reasons?|why|"
+                     r"therefore|thus|hence|given that|caused?|causes|led to|leads to|to ensure|to avoid|to prevent|aims? to|"
+                     r"aimed to|intended to|thereby)\b", re.IGNORECASE)
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|~>])")
+
+
+def states_reason(text: str) -> bool:
+    """Whether `text` gives a reason for something (a cause or a purpose)."""
+    return bool(_REASON.search(text))
 
 
 def escape(text: str) -> str:
@@ -22,7 +31,7 @@ def to_passage(hit: Hit) -> Passage:
     assert hit.highlight is not None, "only hits returned by a search are cited"
     return Passage(
         text=c.text, source=c.source, title=c.title, paragraph=c.paragraph, start=c.start, end=c.end,
-        highlight=hit.highlight, score=round(float(hit.relevance), 6), page=c.page,
+        highlight=hit.highlight, score=round(float(hit.score), 6), page=c.page,
     )
 
 
@@ -45,7 +54,9 @@ def _quoted(passages: list[Passage]) -> list[Passage]:
 
 
 def quoted_passages(answer: Answer) -> list[Passage]:
-    """The passages an answer's short form quotes."""
+    """The passages an answer's short form quotes (an overview quotes every document's opening)."""
+    if answer.kind == "overview":
+        return answer.passages
     return _quoted(answer.passages) if answer.found else []
 
 
@@ -77,3 +88,26 @@ def small_talk(question: str) -> Answer:
     else:
         text = "Hello! Ask me a question about the documents and I'll answer with the passages that support it."
     return Answer(question=question, query="", found=False, markdown=text, kind="chat")
+
+
+def overview(question: str, openings: list[Passage]) -> Answer:
+    """What the documents are: one line per document, its title and opening sentence, cited."""
+    lines = [f"- **{escape(p.title)}**: {escape(p.highlight_text)} [{n}]" for n, p in enumerate(openings, 1)]
+    lead = "The document is about:" if len(openings) == 1 else f"The {len(openings)} documents are about:"
+    sources = "\n\n".join(render_passage(p, n) for n, p in enumerate(openings, 1))
+    markdown = f"{lead}\n\n" + "\n".join(lines) + "\n\n**Sources**\n\n" + sources
+    return Answer(question=question, query="", found=True, markdown=markdown, passages=openings, kind="overview")
+
+
+def not_english(question: str) -> Answer:
+    """The reply to a question in another language: the model reads English only."""
+    text = ("Please ask in English: docqa's language model reads English only, so a question in another language "
+            "cannot be matched to the documents reliably.")
+    return Answer(question=question, query=question, found=False, markdown=text, kind="language")
+
+
+def no_reason(question: str, query: str, closest: list[Passage], scope: str = "document") -> Answer:
+    """The reply to "Why?" when the passage found states no reason."""
+    subject = "The document doesn't" if scope == "document" else "The documents don't"
+    markdown = f"{subject} say why."
+    return Answer(question=question, query=query, found=False, markdown=markdown, closest=closest, kind="not_found")

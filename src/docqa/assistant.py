@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .answer import build_answer, small_talk
+from .answer import build_answer, no_reason, not_english, overview, small_talk, states_reason, to_passage
 from .chunking import chunk_document
-from .conversation import clean_history, clean_question, is_small_talk, resolve_query
+from .conversation import (clean_history, clean_question, is_bare_why, is_overview_request, is_small_talk,
+                           previous_quote, refers_back, resolve_query)
 from .embedding import Embedder, get_embedder
 from .errors import EmptySourcesError, IndexMismatchError, SourceError, StoreError
 from .indexing import SyncReport, _same_model as same_model, stat_key, sync_index
@@ -296,13 +297,34 @@ class Assistant:
             sources = self._check_sources(sources)
         if is_small_talk(text):
             return small_talk(text)
+        scope = "document" if len(sources if sources is not None else self._files) <= 1 else "documents"
+
+        def checked(answer: Answer) -> Answer:
+            return self._checked(answer, retriever, lambda: self.ask(question, history, top_k, sources))
+
+        if is_overview_request(text):
+            return checked(overview(text, [to_passage(h) for h in retriever.openings(sources)]))
+        if is_bare_why(text) and messages:
+            return checked(self._why(text, messages, top_k, sources, scope))
         result = retriever.search(text, top_k, sources)
+        if result.reading is not None and result.reading.foreign and not result.found:
+            return not_english(text)
         query = resolve_query(text, messages, self.settings.max_question_chars)
         if query != text:
-            result = _prefer(result, retriever.search(query, top_k, sources))
-        scope = "document" if len(sources if sources is not None else self._files) <= 1 else "documents"
-        return self._checked(build_answer(text, result.query, result.hits, result.found, scope), retriever,
-                             lambda: self.ask(question, history, top_k, sources))
+            names_nothing = result.reading is None or not result.reading.words
+            result = _prefer(result, retriever.search(query, top_k, sources), refers_back(text) or names_nothing)
+        return checked(build_answer(text, result.query, result.hits, result.found, scope))
+
+    def _why(self, text: str, messages: list[dict[str, str]], top_k: int, sources: Collection[str] | None,
+             scope: str) -> Answer:
+        """ "Why?" after an answer: the passage that answer quoted, if it states a reason; else "doesn't say why"."""
+        quote = previous_quote(messages)
+        if quote is None:
+            return no_reason(text, "", [], scope)
+        result = self.retriever.search(quote, top_k, sources)
+        if not result.found or not states_reason(result.hits[0].chunk.text):
+            return no_reason(text, result.query, [to_passage(h) for h in result.hits[:1]], scope)
+        return build_answer(text, result.query, result.hits[:1], True, scope)
 
     def _check_sources(self, sources: Collection[str]) -> set[str]:
         if isinstance(sources, str):
@@ -371,11 +393,9 @@ def _safe_name(name: str) -> str:
     return name
 
 
-def _prefer(alone: SearchResult, with_context: SearchResult) -> SearchResult:
-    """For a follow-up, choose between searching the question alone and joined to the previous question:
-    the one that finds an answer, and with context unless the question alone is clearly better grounded."""
-    if not with_context.found:
-        return alone
-    if not alone.found:
-        return with_context
-    return with_context if with_context.hits[0].relevance >= alone.hits[0].relevance - 0.05 else alone
+def _prefer(alone: SearchResult, with_context: SearchResult, refers_back: bool) -> SearchResult:
+    """For a follow-up, choose between searching the question alone and after the previous question's topic:
+    a question that points back at something it does not name needs the context; one that names its own
+    subject ("What about the spending target?") is searched alone, with the context only as a fallback."""
+    first, second = (with_context, alone) if refers_back else (alone, with_context)
+    return first if first.found or not second.found else second

@@ -1,6 +1,7 @@
 """Conversation: checks a question and its history, spots small talk, and rewrites follow-ups."""
 from __future__ import annotations
 
+import html
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -9,6 +10,8 @@ from typing import Any
 from .errors import HistoryError, QuestionError
 
 MAX_HISTORY_CHARS = 200_000
+_MARKER = re.compile(r"\s*\[\d+\]\s*$")  # the [n] citation after a quoted sentence
+_ESCAPED = re.compile(r"\\(.)")  # answer.escape's backslashes
 
 _INVISIBLE = {"Cc", "Cf", "Cs", "Co", "Cn"}  # control, format (zero-width), surrogate, private, unassigned
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
@@ -85,29 +88,71 @@ def is_small_talk(question: str) -> bool:
     return bool(_SMALL_TALK.match(question))
 
 
+# Words that point at something the question does not name. Personal pronouns are left out: in a document
+# they mostly mean its main subject, which the search needs no help to find.
+_REFERS = re.compile(r"\b(it|its|that|this|those|these|the same|there|one|ones|instead|else|compared?)\b",
+                     re.IGNORECASE)
+_BARE_WHY = re.compile(r"^(and |but |so )?(why|how come|for what reason)( (not|so|is that|was that|"
+                       r"did (he|she|they)( do "
+                       r"that| say that)?|is it|would (he|she|they|that|it)))?\s*\??$", re.IGNORECASE)
+_DOC = r"(article|document|text|story|page|file|report|source|paper)s?"
+_THEM = rf"(it|this|that|these|those|them|everything|all (this|of (this|it|them))|(the|this|that|these|those) {_DOC})"
+_OVERVIEW = re.compile(
+    rf"^(please |can you |could you )?(what('s| is| are)? {_THEM}( all)? about|summari[sz]e( {_THEM})?( for me)?|"
+    rf"(give me |write )?(an? )?(short |brief |quick )?(summary|overview|gist|tl;? ?dr)( of {_THEM})?|"
+    rf"what (do|does) {_THEM} (say|cover|contain))( please)?[\s.!?]*$",
+    re.IGNORECASE,
+)
+
+
+def is_overview_request(question: str) -> bool:
+    """ "What is this about?", "Summarize the article": a request for what the documents are, not a search."""
+    return bool(_OVERVIEW.match(question.strip()))
+
+
+def is_bare_why(question: str) -> bool:
+    """ "Why?", "Why is that?": asks for the reason behind the previous answer and names nothing itself."""
+    return bool(_BARE_WHY.match(question.strip()))
+
+
 def looks_like_follow_up(question: str) -> bool:
     """Whether the question leans on an earlier one ("And what about ...?", "How does that compare ...?")."""
     return bool(_FOLLOW_UP.search(question)) or len(question.split()) <= 3
 
 
-def resolve_query(question: str, history: Sequence[dict[str, str]], max_chars: int) -> str:
-    """The text to search: the question itself, or, for a follow-up, the previous question joined to it."""
-    previous = _previous_query(history, max_chars)
-    if not previous or not looks_like_follow_up(question):
+def refers_back(question: str) -> bool:
+    """Whether the question points at something it does not name ("How does that compare?", "Why?"), so it
+    cannot be searched alone; "What about the spending target?" names its subject and can."""
+    return bool(_REFERS.search(question)) or is_bare_why(question)
+
+
+def resolve_query(question: str, history: Sequence[dict[str, str]], max_chars: int, depth: int = 2) -> str:
+    """The text to search: the question itself, or, for a follow-up, the question after the topic of the
+    previous question. Only as much history as needed: the previous question is itself resolved (up to `depth`
+    turns back) only when it too pointed back at something it did not name."""
+    if not looks_like_follow_up(question):
         return question
+    users = [clean for clean in (_quiet_clean(m["content"], max_chars) for m in history if m["role"] == "user")
+             if clean and not is_small_talk(clean) and not is_overview_request(clean)]
+    if not users:
+        return question
+    previous = users[-1]
+    if depth > 0 and refers_back(previous):
+        earlier = [m for m in history if m["role"] == "user"]
+        cut = max(i for i, m in enumerate(earlier) if _quiet_clean(m["content"], max_chars) == previous)
+        previous = resolve_query(previous, earlier[:cut], max_chars, depth - 1)
     return f"{previous} {question}"[-max_chars:]
 
 
-def _previous_query(history: Sequence[dict[str, str]], max_chars: int) -> str:
-    """The last user question that was about the documents, with its own follow-up context (one level)."""
-    users = [m["content"] for m in history if m["role"] == "user"]
-    users = [clean for clean in (_quiet_clean(u, max_chars) for u in users) if clean and not is_small_talk(clean)]
-    if not users:
-        return ""
-    last = users[-1]
-    if len(users) > 1 and looks_like_follow_up(last):
-        return f"{users[-2]} {last}"
-    return last
+def previous_quote(history: Sequence[dict[str, str]]) -> str | None:
+    """The sentence(s) the last answer quoted, as plain text; None when it quoted nothing (it abstained)."""
+    replies = [m["content"] for m in history if m["role"] == "assistant"]
+    if not replies:
+        return None
+    quotes = [line[2:] for line in replies[-1].splitlines() if line.startswith("> ")]
+    text = " ".join(_MARKER.sub("", q) for q in quotes)
+    text = html.unescape(_ESCAPED.sub(r"\1", text)).strip()
+    return text or None
 
 
 def _quiet_clean(text: str, max_chars: int) -> str:

@@ -6,6 +6,7 @@ import json
 import math
 import re
 from collections import Counter
+from dataclasses import dataclass
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,11 +17,24 @@ TOKEN_PATTERN = r"(?u)\b\w+\b"
 # Words that carry the question's form, not its topic.
 QUESTION_WORDS = frozenset(
     "say says said tell tells told mention mentioned mentions describe described explain explained "
-    "according article's also anything something thing things please could would think thinks thought "
+    "according also anything something thing things please could would think thinks thought "
     "kind sort way ways regarding happen happened happens make made makes get got want wants one "
     "document documents text texts story report passage passages author writer piece".split()
 )
 _WORD = re.compile(TOKEN_PATTERN)
+# "the article", "this document": the question's form, unless a number follows ("Article 5" stays a term).
+_FORM_NOUN = re.compile(r"\b(?:the|this|that|these|your|my)\s+((?:article|document|text|story|page|passage|report|"
+                        r"piece|file|source)s?)\b(?!\s*\d)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class QueryWord:
+    """One content word of a question: its span, its lower-cased spelling and its BM25 term."""
+
+    start: int
+    end: int
+    word: str
+    term: str
 
 
 @functools.lru_cache(maxsize=1)
@@ -35,6 +49,11 @@ def _stopwords() -> frozenset[str]:
     from bm25s.stopwords import STOPWORDS_EN_PLUS
 
     return frozenset(STOPWORDS_EN_PLUS) | QUESTION_WORDS
+
+
+def word_pattern() -> re.Pattern[str]:
+    """The pattern that splits text into words, as tokenisation does (before stop words and stemming)."""
+    return _WORD
 
 
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
@@ -77,17 +96,22 @@ class LexicalIndex:
             self._bm25.index(corpus, show_progress=False)
 
     @staticmethod
-    def query_words(query: str) -> list[tuple[int, int, str]]:
-        """(start, end, term) of each content word of the query, tokenised exactly as the passages are."""
+    def query_words(query: str) -> list[QueryWord]:
+        """Each content word of the query, tokenised exactly as the passages are."""
         stop = _stopwords()
+        form = {m.start(1) for m in _FORM_NOUN.finditer(query)}
         words = [(m.start(), m.end(), m.group().lower()) for m in _WORD.finditer(query)]
-        words = [w for w in words if w[2] not in stop]
+        words = [w for w in words if w[2] not in stop and w[0] not in form]
         stems = _stemmer().stemWords([w for _, _, w in words])
-        return [(s, e, t) for (s, e, _), t in zip(words, stems)]
+        return [QueryWord(s, e, w, t) for (s, e, w), t in zip(words, stems)]
 
-    def query_terms(self, query: str) -> list[str]:
-        """The query's content terms, each once."""
-        return list(dict.fromkeys(t for _, _, t in self.query_words(query)))
+    def knows(self, term: str) -> bool:
+        """Whether any passage holds `term`."""
+        return term in self._idf
+
+    def idf(self, term: str) -> float:
+        """The term's inverse document frequency (the rarest possible for an unseen term)."""
+        return self._idf.get(term, self._unseen_idf)
 
     def scores(self, terms: Sequence[str]) -> np.ndarray:
         """BM25 score of every passage."""

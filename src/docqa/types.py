@@ -84,7 +84,7 @@ class Answer:
     markdown: str
     passages: list[Passage] = field(default_factory=list)
     closest: list[Passage] = field(default_factory=list)
-    kind: str = "answer"  # "answer", "not_found" or "chat"
+    kind: str = "answer"  # "answer", "overview", "not_found", "language" (not English) or "chat"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: the fields of the HTTP and CLI `--json` output."""
@@ -97,3 +97,18 @@ class Answer:
             "passages": [p.to_dict() for p in self.passages],
             "closest": [p.to_dict() for p in self.closest],
         }
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved passage with the signals behind its rank."""
+
+    chunk: Chunk
+    position: int
+    fused: float  # reciprocal-rank fusion score (candidate order)
+    cosine: float  # passage vs. question
+    sentence_cosine: float  # best sentence vs. question
+    coverage: float  # idf-weighted share of the question's terms in the passage
+    relevance: float  # how closely the passage matches the question (dense and lexical)
+    highlight: tuple[int, int] | None = None  # set only on the hits a search returns
+    score: float = 0.0  # the belief that this passage holds the answer (0..1); returned hits are ordered by it

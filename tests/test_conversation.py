@@ -1,0 +1,140 @@
+"""Follow-ups, "Why?", overview requests and other languages, over small documents written for these tests."""
+from __future__ import annotations
+
+import pytest
+
+from docqa.conversation import is_bare_why, is_overview_request, previous_quote, refers_back, resolve_query
+
+from conftest import _loaded_assistant
+
+CITY = """# Varnholm
+
+Varnholm is a port city on the northern shore of Lake Tessel. It has about 240,000 inhabitants and is the capital \
+of the Tessel region.
+
+The city is served by the Varnholm Tramway, a light rail system of four lines opened in 1911. The trams run every \
+six minutes on weekdays.
+
+The old harbour was rebuilt in 1876 because a fire had destroyed the wooden warehouses two years earlier. Today \
+the harbour handles grain and timber.
+"""
+RIVER = """# Orsk River
+
+The Orsk is a river of 410 kilometres that rises in the Kamen Hills and flows into Lake Tessel.
+
+Its main tributary is the Lesna. Spring floods on the Orsk are held back by three dams built between 1952 and 1960.
+"""
+
+
+@pytest.fixture(scope="module")
+def towns(tmp_path_factory, embedder):
+    return _loaded_assistant(tmp_path_factory.mktemp("towns"), embedder, {"city.md": CITY, "river.md": RIVER})
+
+
+def _chat(assistant, turns):
+    history, answer = [], None
+    for turn in turns:
+        answer = assistant.ask(turn, history=history)
+        history += [{"role": "user", "content": turn}, {"role": "assistant", "content": answer.markdown}]
+    return answer
+
+
+def _history(questions):
+    return [m for q in questions for m in ({"role": "user", "content": q}, {"role": "assistant", "content": "..."})]
+
+
+def test_a_follow_up_takes_only_the_previous_questions_topic():
+    earlier = ["Where is the harbour?", "Who runs the trams?", "How long is the river?", "What floods in spring?",
+               "What does the harbour handle?"]
+    query = resolve_query("How does that compare with the Lesna?", _history(earlier), 2000)
+    assert query == "What does the harbour handle? How does that compare with the Lesna?"
+
+
+def test_a_pointing_previous_question_is_resolved_one_more_turn_back_only():
+    earlier = ["When was the tramway opened?", "Is the harbour older?", "Why was it rebuilt?"]
+    query = resolve_query("And when was that?", _history(earlier), 2000)
+    assert query.startswith("Is the harbour older? Why was it rebuilt?")
+    assert "tramway" not in query
+
+
+def test_standalone_question_is_not_resolved():
+    assert resolve_query("What is the main tributary of the Orsk?", _history(["How long is the Orsk?"]), 2000) == \
+        "What is the main tributary of the Orsk?"
+
+
+@pytest.mark.parametrize("question, expected", [("Why?", True), ("why is that?", True), ("And why not?", True),
+                                                ("Why did the harbour burn?", False), ("What about the dams?", False)])
+def test_bare_why(question, expected):
+    assert is_bare_why(question) is expected
+
+
+def test_refers_back_is_about_unnamed_things_not_the_documents_subject():
+    assert refers_back("How does that compare?") and refers_back("Why?")
+    assert not refers_back("What about the spending target?") and not refers_back("What did he say about trams?")
+
+
+@pytest.mark.parametrize("question", ["What is this about?", "What is the article about?", "Summarize the article",
+                                      "summarise", "Give me a summary", "What are these documents about?", "tl;dr",
+                                      "What does the document cover?"])
+def test_overview_requests(question):
+    assert is_overview_request(question)
+
+
+@pytest.mark.parametrize("question", ["What is Article 5 about?", "Summarize what he said about troops",
+                                      "What is the tramway about to build?"])
+def test_questions_that_are_not_overview_requests(question):
+    assert not is_overview_request(question)
+
+
+def test_previous_quote_reads_the_quoted_sentences_back():
+    reply = "> The trams run every six minutes \\(on weekdays\\)\\. [1]\n>\n> Another one\\. [2]\n\n**Sources**\n\n..."
+    assert previous_quote([{"role": "assistant", "content": reply}]) == \
+        "The trams run every six minutes (on weekdays). Another one."
+    assert previous_quote([{"role": "assistant", "content": "The documents don't say."}]) is None
+
+
+def test_follow_up_naming_its_own_subject_is_searched_alone(towns):
+    answer = _chat(towns, ["Where is Varnholm?", "How many people live there?", "When did the tramway open?",
+                           "How often do the trams run?", "How long is the Orsk?", "What about the dams?"])
+    assert answer.found and answer.query == "What about the dams?"
+    assert "three dams" in answer.passages[0].highlight_text
+
+
+def test_follow_up_pointing_back_uses_the_previous_topic(towns):
+    answer = _chat(towns, ["How long is the Orsk?", "When was the tramway opened?", "How often does it run?"])
+    assert answer.found and "When was the tramway opened?" in answer.query and "Orsk" not in answer.query
+    assert "every six minutes" in answer.passages[0].highlight_text
+
+
+def test_why_gets_the_reason_when_the_passage_states_one(towns):
+    answer = _chat(towns, ["When was the old harbour rebuilt?", "Why?"])
+    assert answer.found and "because a fire" in answer.passages[0].highlight_text
+
+
+def test_why_says_the_documents_do_not_say_when_no_reason_is_given(towns):
+    first = towns.ask("How many dams hold back the floods on the Orsk?")
+    answer = _chat(towns, ["How many dams hold back the floods on the Orsk?", "Why?"])
+    assert first.found and not answer.found and answer.passages == []
+    assert "say why" in answer.markdown and first.markdown.split("\n")[0] not in answer.markdown
+
+
+def test_overview_cites_each_documents_opening(towns):
+    answer = towns.ask("What is this about?")
+    assert answer.found and answer.kind == "overview"
+    assert [p.source for p in answer.passages] == ["city.md", "river.md"]
+    for p in answer.passages:
+        document = towns.documents[p.source]
+        assert p.paragraph == 2 and document.text[p.start : p.end] == p.text  # the opening, not the headline
+        assert p.title in answer.markdown and p.highlight_text in answer.markdown.replace("\\", "")
+
+
+@pytest.mark.parametrize("question", ["Welche Straßenbahn fährt in Varnholm?", "Quelle est la longueur de l'Orsk?",
+                                      "¿Cuántos habitantes tiene Varnholm?",
+                                      "Сколько жителей в этом городе?"])
+def test_a_question_in_another_language_gets_a_plain_reply(towns, question):
+    answer = towns.ask(question)
+    assert answer.kind == "language" and not answer.found and "English" in answer.markdown
+
+
+def test_english_question_with_a_foreign_name_is_searched(towns):
+    assert towns.ask("What rail system serves Varnholm?").found
