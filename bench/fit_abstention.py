@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RHINE = ROOT.parent / "shared" / "eval-data" / "squad2-dev-rhine.json"
 if not RHINE.exists():
-    RHINE = Path("/work/shared/eval-data/squad2-dev-rhine.json")
+    RHINE = ROOT / "src" / "docqa" / "data" / "eval" / "rhine" / "squad2-dev-rhine.json"  # the committed copy
 SEED = ROOT / "seeds" / "hegseth-nato-ukraine.txt"
 WORK = Path("/tmp/docqa-fit-abstention")
 

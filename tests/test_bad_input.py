@@ -58,7 +58,9 @@ QUESTION_CASES = [
     ("russian", "Что сказал Хегсет о членстве Украины в НАТО?", {}, _answers()),
     ("combining-marks", "e\u0301" * 500, {}, _answers()),
     ("markdown", "**What** percent of _GDP_ should [NATO](http://x) members spend on `defense`?", {}, _answers(True)),
-    ("html-img", '<img src=x onerror="window.__pwned=1"> ' + GDP, {}, _answers(True)),
+    # Markup is shown as text, never run. Found or not is the ranker's call: the markup's "1" is a number no
+    # document holds, which now abstains (issue 9's absent-names rule).
+    ("html-img", '<img src=x onerror="window.__pwned=1"> ' + GDP, {}, _answers()),
     ("html-script", "<script>alert(1)</script>", {}, _answers()),
 ]
 
@@ -243,7 +245,7 @@ CLI_ANSWERED = [
     ("invalid-utf8-inside", "NATO \udcff membership for Ukraine?".encode("utf-8", "surrogateescape"), "NATO"),
     ("emoji", "🛡️ " + GDP + " 🤔", "5 percent"),
     ("arabic-rtl", "ما هو موقف حلف الناتو؟", None),
-    ("html-img", '<img src=x onerror="alert(1)"> ' + GDP, "5 percent"),
+    ("html-img", '<img src=x onerror="alert(1)"> ' + GDP, None),  # found or not: see API_CASES' html-img
     ("markdown", "**What** percent of _GDP_ for `defense`?", None),
 ]
 

@@ -125,7 +125,7 @@ def test_off_topic_question_shows_no_sources(page) -> None:
 
 def test_follow_up_in_the_chat_says_what_was_searched_for(page) -> None:
     _ask(page, ARTICLE_5)
-    reply = _ask(page, "Why?")
+    reply = _ask(page, "Does that apply to Ukraine?")  # points back ("that"): searched with the question before
     reply.get_by_text("Searched for:").wait_for()
     assert ARTICLE_5 in reply.inner_text()
     assert reply.locator("mark").count() >= 1
@@ -178,7 +178,7 @@ def test_the_first_line_of_each_reply_and_its_question_are_in_view(browser, web_
     try:
         page.goto(web_server, wait_until="domcontentloaded")
         page.get_by_test_id("textbox").wait_for()
-        for question in (ARTICLE_5, "Why?", "And what about the troops?"):
+        for question in (ARTICLE_5, "Does that apply to Ukraine?", "And what about the troops?"):
             _ask(page, question).locator("mark").first.wait_for()
             page.wait_for_timeout(700)  # the page scrolls the chat after 100 and 400 ms
             top, bottom, left, right = page.evaluate(_BOX, "#docqa-chat .bubble-wrap")
@@ -215,7 +215,7 @@ def test_a_single_document_offers_no_remove(browser, markup_web_server: str) -> 
 
 # --- XSS: markup in a question or a document is shown as text, never run ------------------------------------------
 
-XSS_QUESTION = '<img src=x onerror="window.__pwned=1">'
+XSS_QUESTION = '<img src=x onerror="window.__pwned=3">'  # "3": a number the markup document holds'
 
 
 def test_markup_in_questions_and_documents_renders_as_text(browser, markup_web_server: str) -> None:

@@ -135,3 +135,24 @@ def test_the_abstention_bar_is_calibrated_per_index(towns, seed_assistant):
     """The reference cosine comes from unrelated questions scored against each index, so it differs by corpus."""
     a, b = towns.retriever.null_cosine(), seed_assistant.retriever.null_cosine()
     assert a != b and all(0 < mean < 1 and spread > 0 for mean, spread in (a, b))
+
+
+def test_a_section_heading_is_not_the_answer_when_its_body_answers(tmp_path, embedder):
+    """A heading names a topic ("Opening hours"); the sentence under it answers a question about it."""
+    from conftest import _loaded_assistant
+
+    notes = ("# Corner bakery notes\n\nThe bakery on Mill Street sells rye bread and pastries.\n\n"
+             "## Opening hours\n\nThe shop opens at seven in the morning and closes at six in the evening.\n\n"
+             "## Deliveries\n\nFlour arrives on Tuesdays from a mill in the valley.\n")
+    assistant = _loaded_assistant(tmp_path, embedder, {"bakery.md": notes})
+    answer = assistant.ask("What are the opening hours of the bakery?")
+    assert answer.found
+    assert "seven in the morning" in answer.passages[0].highlight_text
+    assert all(not p.text.lstrip("# ").startswith("Opening hours") for p in answer.passages[:1])
+
+
+def test_a_search_limited_to_some_documents_does_not_answer_from_the_others(towns):
+    """Names only another document holds are missing from the chosen documents: abstain, don't quote a headline."""
+    assert towns.ask("Which river feeds into the Orsk?", sources=["river.md"]).found
+    limited = towns.ask("Which river feeds into the Orsk?", sources=["city.md"])
+    assert not limited.found and limited.passages == []

@@ -73,6 +73,7 @@ class Retriever:
         self.vocabulary = frozenset(w.lower() for c in stored.chunks for w in word_pattern().findall(c.text))
         self.speller = Speller(self.vocabulary, self.knobs.letters_per_edit)
         self._null: tuple[float, float] | None = None
+        self._source_terms: dict[str, set[str]] = {}  # per document, filled by _terms_of
         self._openings: dict[str, int] = {}  # each document's first body passage (its headline if it has no body)
         for i, c in enumerate(stored.chunks):
             current = self._openings.get(c.source)
@@ -115,6 +116,22 @@ class Retriever:
         missing = tuple(w for w in words if not self._known(w) and self.speller.correct(w.word) is None)
         return QueryReading(text, tuple(words), missing, self._foreign(query))
 
+    def _grounded(self, signals: abstention.Signals) -> bool:
+        """Whether a passage speaks to the question: it holds most of its distinctive wording, or its sentences
+        match the part it lacks (the bars of docqa's first release, kept: RetrievalSettings.grounded_*)."""
+        return signals.coverage > self.knobs.grounded_coverage or signals.aspect >= self.knobs.grounded_aspect
+
+    def _terms_of(self, sources: Collection[str]) -> set[str]:
+        """The terms of the passages of `sources` (each document's set made once, on first use)."""
+        terms: set[str] = set()
+        for source in sources:
+            if source not in self._source_terms:
+                self._source_terms[source] = set().union(*(self.lexical.passage_terms(i)
+                                                          for i, c in enumerate(self.stored.chunks)
+                                                          if c.source == source))
+            terms |= self._source_terms[source]
+        return terms
+
     def _known(self, word: QueryWord) -> bool:
         return self.lexical.knows(word.term) or word.word in self.vocabulary
 
@@ -129,6 +146,10 @@ class Retriever:
         """The question as read, its encoding, and the most relevant candidates with their signals, most relevant
         first."""
         reading = self.read(query)
+        if sources is not None:  # searching some documents: what the others hold does not count as known
+            scope = self._terms_of(sources)
+            reading = replace(reading, missing=tuple(w for w in reading.words
+                                                     if w in reading.missing or w.term not in scope))
         encoding = self.embedder.encode_query(reading.text)
         vector = encoding.vector
         if vector.shape[0] != self.stored.dims:
@@ -154,9 +175,16 @@ class Retriever:
         terms = list(dict.fromkeys(w.term for w in reading.words))
         if not judged:
             return SearchResult(reading.text, [], False, reading)
-        # The passage model orders the candidates; a headline leads only when no body passage answers.
-        scored = [(signals, replace(hit, score=abstention.passage_probability(signals))) for signals, hit in judged]
-        ranked = sorted(scored, key=lambda sh: (-sh[1].score, sh[1].position))
+        # Candidates the question model accepts come first, by relevance (the score shown); or, with
+        # order_by="model", all by the passage model. A headline leads only when no body passage answers.
+        if self.knobs.order_by == "relevance":  # judged is already in relevance order
+            scored = [(signals, replace(hit, score=hit.relevance)) for signals, hit in judged]
+            accepted = [abstention.probability(signals) >= abstention.threshold() and self._grounded(signals)
+                        for signals, _ in scored]
+            ranked = [sh for sh, ok in zip(scored, accepted) if ok] + [sh for sh, ok in zip(scored, accepted) if not ok]
+        else:
+            scored = [(signals, replace(hit, score=abstention.passage_probability(signals))) for signals, hit in judged]
+            ranked = sorted(scored, key=lambda sh: (-sh[1].score, sh[1].position))
         lead = ranked[0]
         if _is_headline(lead[1].chunk):
             body = next((sh for sh in ranked if not _is_headline(sh[1].chunk)), None)
@@ -273,5 +301,10 @@ class Retriever:
 
 
 def _is_headline(chunk: Chunk) -> bool:
-    """Whether a passage is its document's headline (the title standing as paragraph 1, maybe a Markdown heading)."""
-    return chunk.paragraph == 1 and " ".join(chunk.text.lstrip("#").split()) == " ".join(chunk.title.split())
+    """Whether a passage is a heading: its document's headline (the title standing as paragraph 1, maybe a
+    Markdown heading), or a section heading (one short line that does not end as a sentence does). A heading
+    names a topic; it does not answer a question about it."""
+    text = " ".join(chunk.text.lstrip("#").split())
+    if chunk.paragraph == 1 and text == " ".join(chunk.title.split()):
+        return True
+    return len(chunk.sentences) == 1 and len(text) <= 100 and not text.endswith((".", "?", "!", ":", "\"", "”"))
