@@ -59,9 +59,9 @@ def test_ask_off_topic_finds_nothing_and_cites_nothing(client) -> None:
 def test_ask_follow_up_uses_the_history_argument(client) -> None:
     first = _ask(client, ARTICLE_5)
     history = [{"role": "user", "content": ARTICLE_5}, {"role": "assistant", "content": first["markdown"]}]
-    alone = _ask(client, "Why?")
-    follow_up = _ask(client, "Why?", history)
-    assert alone["found"] is False  # "Why?" means nothing without the conversation
+    alone = _ask(client, "Does that apply to Ukraine?")
+    follow_up = _ask(client, "Does that apply to Ukraine?", history)  # "that" points back to Article 5
+    assert alone["query"] == alone["question"]  # without the conversation, searched as it is
     assert follow_up["found"] is True
     assert ARTICLE_5 in follow_up["query"] and follow_up["query"] != follow_up["question"]
     top, before = follow_up["passages"][0], first["passages"][0]
@@ -170,7 +170,7 @@ def test_json_ask_takes_the_question_alone_or_with_history_and_sources(library_h
     filtered = library_http.post("/ask", json={"question": TOMATOES, "sources": [SEED_FILE.name]}).json()
     assert {p["source"] for p in filtered["passages"]} <= {SEED_FILE.name}
     history = [{"role": "user", "content": TOMATOES}, {"role": "assistant", "content": alone.json()["markdown"]}]
-    follow_up = library_http.post("/ask", json={"question": "Why?", "history": history}).json()
+    follow_up = library_http.post("/ask", json={"question": "Does that need watering?", "history": history}).json()
     assert follow_up["found"] and TOMATOES in follow_up["query"]
 
 
