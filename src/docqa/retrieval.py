@@ -16,6 +16,7 @@ import numpy as np
 
 from . import abstention
 from .embedding import Embedder, QueryEncoding
+from .highlight import answering_span
 from .errors import IndexMismatchError
 from .lexical import LexicalIndex, QueryWord, word_pattern
 from .settings import Settings
@@ -283,21 +284,7 @@ class Retriever:
         return [replace(h, highlight=self._highlight(h.position, vector, terms)) for h in hits]
 
     def _highlight(self, i: int, vector: np.ndarray, terms: list[str]) -> tuple[int, int]:
-        """The span of the sentence (or two adjacent sentences) of passage `i` that best answers the query."""
-        spans = self.stored.chunks[i].sentences
-        if len(spans) == 1:
-            return spans[0]
-        cosines = self.stored.chunk_sentence_vectors(i) @ vector
-        scores = [float(c) + self.knobs.coverage_weight * self.lexical.text_coverage(terms, words)
-                  for c, words in zip(cosines, self.lexical.sentence_terms(i))]
-        best = int(np.argmax(scores))
-        first = last = best
-        margin = self.knobs.highlight_margin
-        if best > 0 and scores[best - 1] >= scores[best] - margin:
-            first = best - 1
-        elif best + 1 < len(spans) and scores[best + 1] >= scores[best] - margin:
-            last = best + 1
-        return spans[first][0], spans[last][1]
+        return answering_span(self.stored, self.lexical, i, vector, terms, self.knobs)
 
 
 def _is_headline(chunk: Chunk) -> bool:
