@@ -118,14 +118,36 @@ def test_why_says_the_documents_do_not_say_when_no_reason_is_given(towns):
     assert "say why" in answer.markdown and first.markdown.split("\n")[0] not in answer.markdown
 
 
-def test_overview_cites_each_documents_opening(towns):
+def test_overview_cites_each_documents_title_and_opening(towns):
     answer = towns.ask("What is this about?")
     assert answer.found and answer.kind == "overview"
-    assert [p.source for p in answer.passages] == ["city.md", "river.md"]
+    assert [(p.source, p.paragraph) for p in answer.passages] == [("city.md", 1), ("city.md", 2),
+                                                                  ("river.md", 1), ("river.md", 2)]
     for p in answer.passages:
         document = towns.documents[p.source]
-        assert p.paragraph == 2 and document.text[p.start : p.end] == p.text  # the opening, not the headline
+        assert document.text[p.start : p.end] == p.text
         assert p.title in answer.markdown and p.highlight_text in answer.markdown.replace("\\", "")
+    lines = [line for line in answer.markdown.splitlines() if line.startswith("- ")]
+    assert len(lines) == 2  # one line per document: its title [n] and its opening sentence [m]
+    assert lines[0].endswith("[2]") and "[1]" in lines[0] and lines[1].endswith("[4]") and "[3]" in lines[1]
+
+
+@pytest.mark.parametrize("question", ["Give me a quick overview of each guide", "What's in these files?",
+                                      "What topics do the documents cover?", "Summarize the docs"])
+def test_overview_requests_in_other_words(question):
+    assert is_overview_request(question)
+
+
+@pytest.mark.parametrize("question", ["Why would that help?", "How come?", "So why does that matter?",
+                                      "Why did he say that?"])
+def test_why_in_other_words_asks_for_the_previous_answers_reason(question):
+    assert is_bare_why(question)
+
+
+@pytest.mark.parametrize("question", ["Why did Russia annex it?", "Why does logging use the old % formatting?",
+                                      "What about it?", "Is it about sorting?"])
+def test_questions_that_name_something_are_neither_why_nor_overview(question):
+    assert not is_bare_why(question) and not is_overview_request(question)
 
 
 @pytest.mark.parametrize("question", ["Welche Straßenbahn fährt in Varnholm?", "Quelle est la longueur de l'Orsk?",

@@ -91,9 +91,15 @@ def small_talk(question: str) -> Answer:
 
 
 def overview(question: str, openings: list[Passage]) -> Answer:
-    """What the documents are: one line per document, its title and opening sentence, cited."""
-    lines = [f"- **{escape(p.title)}**: {escape(p.highlight_text)} [{n}]" for n, p in enumerate(openings, 1)]
-    lead = "The document is about:" if len(openings) == 1 else f"The {len(openings)} documents are about:"
+    """What the documents are: one line per document, its title and opening sentence, cited (the title line too,
+    when the document has one)."""
+    lines, documents = [], list(dict.fromkeys(p.source for p in openings))
+    for source in documents:
+        numbered = [(n, p) for n, p in enumerate(openings, 1) if p.source == source]
+        (first_n, first), (n, opening) = numbered[0], numbered[-1]
+        title = f"**{escape(first.title)}**" + (f" [{first_n}]" if first_n != n else "")
+        lines.append(f"- {title}: {escape(opening.highlight_text)} [{n}]")
+    lead = "The document is about:" if len(documents) == 1 else f"The {len(documents)} documents are about:"
     sources = "\n\n".join(render_passage(p, n) for n, p in enumerate(openings, 1))
     markdown = f"{lead}\n\n" + "\n".join(lines) + "\n\n**Sources**\n\n" + sources
     return Answer(question=question, query="", found=True, markdown=markdown, passages=openings, kind="overview")

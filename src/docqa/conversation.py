@@ -92,27 +92,51 @@ def is_small_talk(question: str) -> bool:
 # they mostly mean its main subject, which the search needs no help to find.
 _REFERS = re.compile(r"\b(it|its|that|this|those|these|the same|there|one|ones|instead|else|compared?)\b",
                      re.IGNORECASE)
-_BARE_WHY = re.compile(r"^(and |but |so )?(why|how come|for what reason)( (not|so|is that|was that|"
-                       r"did (he|she|they)( do "
-                       r"that| say that)?|is it|would (he|she|they|that|it)))?\s*\??$", re.IGNORECASE)
-_DOC = r"(article|document|text|story|page|file|report|source|paper)s?"
-_THEM = rf"(it|this|that|these|those|them|everything|all (this|of (this|it|them))|(the|this|that|these|those) {_DOC})"
-_OVERVIEW = re.compile(
-    rf"^(please |can you |could you )?(what('s| is| are)? {_THEM}( all)? about|summari[sz]e( {_THEM})?( for me)?|"
-    rf"(give me |write )?(an? )?(short |brief |quick )?(summary|overview|gist|tl;? ?dr)( of {_THEM})?|"
-    rf"what (do|does) {_THEM} (say|cover|contain))( please)?[\s.!?]*$",
-    re.IGNORECASE,
-)
+# "Why?", "Why would that help?", "How come?": a why-question whose other words only point back (it, that, he)
+# or are generic (help, matter, important): it asks for the reason behind the previous answer.
+_WHY_OPENING = re.compile(r"^(?:(?:and|but|so|ok|okay)[\s,]+)?(why|how come|for what reason)\b(.*)$", re.IGNORECASE)
+_WHY_FILLER = frozenset(
+    "is was are were be been does did do would will should could can might must has have had that it this he she they "
+    "so not the case matter matters help helps helped work works happen happened happens important necessary needed "
+    "need needs make makes sense say said says think thinks want wants ask asked them him her there then though "
+    "exactly again it's that's useful good bad better worse relevant true right wrong possible".split())
+
+
+# An overview request is made of overview cues, words naming the documents and form words, and nothing else:
+# "What is this about?", "Give me a quick overview of each guide", "Summarize the docs". Any other word
+# ("Article 5", "troops", "tramway") makes it a question about something in the documents.
+_OVERVIEW_CUES = frozenset("about summary summarize summarise summarized summarised sum overview gist tldr tl;dr "
+                           "recap synopsis outline topics topic cover covers covered themes theme".split())
+_DOCUMENT_WORDS = frozenset(
+    "article articles document documents doc docs text texts story stories page pages file files report reports "
+    "source sources paper papers guide guides howto howtos note notes book books chapter chapters manual manuals "
+    "essay essays post posts material materials content contents collection library corpus here everything "
+    "uploaded upload uploads".split())
+_FORM_WORDS = frozenset(
+    "what what's whats is are was were it it's its this that these those they them all each every any of the a an "
+    "in on me us please can could would will you your my our give tell write make provide show do does did say "
+    "says said for quick short brief main key general overall high level high-level one line each big picture "
+    "i we have got so far up just there there's and or to be".split())
+_OVERVIEW_WORD = re.compile(r"[a-z0-9][a-z0-9;'’-]*", re.IGNORECASE)
 
 
 def is_overview_request(question: str) -> bool:
     """ "What is this about?", "Summarize the article": a request for what the documents are, not a search."""
-    return bool(_OVERVIEW.match(question.strip()))
+    words = [w.replace("’", "'").lower() for w in _OVERVIEW_WORD.findall(question)]
+    if not words or words[:2] in (["what", "about"], ["how", "about"], ["and", "what"]):  # follow-ups
+        return False
+    cue = any(w in _OVERVIEW_CUES for w in words) or words[:2] in (["what's", "in"], ["whats", "in"]) or \
+        words[:3] == ["what", "is", "in"]
+    return (cue and all(w == "in" or w in _OVERVIEW_CUES or w in _DOCUMENT_WORDS or w in _FORM_WORDS for w in words))
 
 
 def is_bare_why(question: str) -> bool:
-    """ "Why?", "Why is that?": asks for the reason behind the previous answer and names nothing itself."""
-    return bool(_BARE_WHY.match(question.strip()))
+    """ "Why?", "Why would that help?": asks for the reason behind the previous answer and names nothing itself."""
+    match = _WHY_OPENING.match(question.strip())
+    if match is None:
+        return False
+    rest = [w.replace("’", "'").lower() for w in _OVERVIEW_WORD.findall(match.group(2))]
+    return all(w in _WHY_FILLER for w in rest)
 
 
 def looks_like_follow_up(question: str) -> bool:

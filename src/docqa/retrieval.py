@@ -76,18 +76,23 @@ class Retriever:
         self._null: tuple[float, float] | None = None
         self._source_terms: dict[str, set[str]] = {}  # per document, filled by _terms_of
         self._openings: dict[str, int] = {}  # each document's first body passage (its headline if it has no body)
+        self._headlines: dict[str, int] = {}  # each document's headline passage (paragraph 1 = its title), if any
         for i, c in enumerate(stored.chunks):
             current = self._openings.get(c.source)
             if current is None or _is_headline(stored.chunks[current]) and not _is_headline(c):
                 self._openings[c.source] = i
+            if c.paragraph == 1 and c.source not in self._headlines and _is_headline(c):
+                self._headlines[c.source] = i
 
     def openings(self, sources: Collection[str] | None = None) -> list[Hit]:
-        """Each document's opening passage (first body paragraph), its first sentence highlighted."""
+        """Each document's headline (its title, when it stands as paragraph 1) and opening passage (first body
+        paragraph), the whole headline and the opening's first sentence highlighted."""
         out = []
         for source in sorted(self._openings):
             if sources is None or source in sources:
-                c = self.stored.chunks[self._openings[source]]
-                out.append(Hit(c, self._openings[source], 0.0, 0.0, 0.0, 0.0, 0.0, highlight=c.sentences[0]))
+                for i in dict.fromkeys((self._headlines.get(source, self._openings[source]), self._openings[source])):
+                    c = self.stored.chunks[i]
+                    out.append(Hit(c, i, 0.0, 0.0, 0.0, 0.0, 0.0, highlight=c.sentences[0]))
         return out
 
     def null_cosine(self) -> tuple[float, float]:
