@@ -160,3 +160,38 @@ def test_a_question_in_another_language_gets_a_plain_reply(towns, question):
 
 def test_english_question_with_a_foreign_name_is_searched(towns):
     assert towns.ask("What rail system serves Varnholm?").found
+
+
+BAKERY = """# Millbrook Bakery
+
+Millbrook Bakery sells sourdough loaves, rye bread and cinnamon buns baked in a wood-fired oven.
+
+The shop opens at seven in the morning and closes at two in the afternoon. It is closed on Mondays.
+"""
+LIBRARY = """# Harwick Public Library
+
+Harwick Public Library lends books, films and board games, and runs a reading club for children.
+
+The library opens at ten in the morning and closes at eight in the evening, every day of the week.
+"""
+
+
+@pytest.fixture(scope="module")
+def shops(tmp_path_factory, embedder):
+    return _loaded_assistant(tmp_path_factory.mktemp("shops"), embedder,
+                             {"bakery.md": BAKERY, "library.md": LIBRARY})
+
+
+@pytest.mark.parametrize("first, source", [("What bread does the bakery sell?", "bakery.md"),
+                                           ("Does the library lend board games?", "library.md")])
+def test_a_follow_up_stays_with_the_document_being_discussed(shops, first, source):
+    alone = shops.ask("When does it close?")  # either document could answer
+    answer = _chat(shops, [first, "When does it close?"])
+    assert answer.found and answer.passages[0].source == source and "closes at" in answer.passages[0].highlight_text
+    other = next(p.source for p in alone.passages) if alone.found else None
+    assert other is not None  # the question alone is answerable, from one document or the other
+
+
+def test_a_question_naming_another_document_leaves_the_topic(shops):
+    answer = _chat(shops, ["What bread does the bakery sell?", "When does the library close?"])
+    assert answer.found and answer.passages[0].source == "library.md"

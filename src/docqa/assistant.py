@@ -14,14 +14,14 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from .answer import build_answer, no_reason, not_english, overview, small_talk, states_reason, to_passage
 from .chunking import chunk_document
-from .conversation import (clean_history, clean_question, is_bare_why, is_overview_request, is_small_talk,
-                           previous_quote, refers_back, resolve_query)
+from .conversation import (asks_why, clean_history, clean_question, is_bare_why, is_overview_request, is_small_talk,
+                           previous_quote, previous_title, refers_back, resolve_query)
 from .embedding import Embedder, get_embedder
 from .errors import EmptySourcesError, IndexMismatchError, SourceError, StoreError
 from .indexing import SyncReport, _same_model as same_model, stat_key, sync_index
@@ -313,7 +313,51 @@ class Assistant:
         if query != text:
             names_nothing = result.reading is None or not result.reading.words
             result = _prefer(result, retriever.search(query, top_k, sources), refers_back(text) or names_nothing)
+        if messages:
+            result = self._stay_on_topic(result, messages, top_k, sources)
+            result = self._not_a_repeat(result, text, messages, top_k, sources)
         return checked(build_answer(text, result.query, result.hits, result.found, scope))
+
+    def _stay_on_topic(self, result: SearchResult, messages: list[dict[str, str]], top_k: int,
+                       sources: Collection[str] | None) -> SearchResult:
+        """In a conversation, a question is most likely about the document the last answer quoted: when the
+        search lands in another document, the same search within that document wins if it answers and is
+        nearly as relevant (`RetrievalSettings.topic_ratio`)."""
+        title = previous_title(messages)
+        current = {c.source for c in self.retriever.stored.chunks if c.title == title} if title else set()
+        if sources is not None:
+            current &= set(sources)
+        if not current or (result.hits and result.hits[0].chunk.source in current):
+            return result
+        within = self.retriever.search(result.query, top_k, current)
+        if not within.hits or not result.hits:
+            return within if within.found else result
+        ratio = within.hits[0].relevance / result.hits[0].relevance if result.hits[0].relevance > 0 else 0.0
+        if within.found and (not result.found or ratio >= self.settings.retrieval.topic_ratio):
+            return within
+        if result.found and ratio >= 1.0:  # answerable, and this document holds a passage at least as relevant
+            return replace(within, found=True, probability=result.probability, signals=result.signals)
+        return result
+
+    def _not_a_repeat(self, result: SearchResult, text: str, messages: list[dict[str, str]], top_k: int,
+                      sources: Collection[str] | None) -> SearchResult:
+        """A follow-up asks something new: when the search (usually led by the previous question's words) would
+        quote the very sentence the last answer quoted, the question alone is searched within the document being
+        discussed, and wins if it answers with something else. A why-question may rightly find the reason in the
+        sentence already quoted, so it is left alone."""
+        quote = previous_quote(messages)
+        if quote is None or not result.found or asks_why(text):
+            return result
+        if _highlight_text(result) not in " ".join(quote.split()):
+            return result
+        title = previous_title(messages)
+        current = {c.source for c in self.retriever.stored.chunks if c.title == title} if title else set()
+        if sources is not None:
+            current &= set(sources)
+        if not current:
+            return result
+        again = self.retriever.search(text, top_k, current)
+        return again if again.found and _highlight_text(again) not in " ".join(quote.split()) else result
 
     def _why(self, text: str, messages: list[dict[str, str]], top_k: int, sources: Collection[str] | None,
              scope: str) -> Answer:
@@ -391,6 +435,13 @@ def _safe_name(name: str) -> str:
     if Path(name).suffix.lower() not in READERS:
         raise SourceError(f"{name}: unsupported type; docqa reads {', '.join(sorted(READERS))}")
     return name
+
+
+def _highlight_text(result: SearchResult) -> str:
+    """The sentence(s) a result's top passage highlights."""
+    hit = result.hits[0]
+    assert hit.highlight is not None
+    return " ".join(hit.chunk.text[hit.highlight[0] - hit.chunk.start : hit.highlight[1] - hit.chunk.start].split())
 
 
 def _prefer(alone: SearchResult, with_context: SearchResult, refers_back: bool) -> SearchResult:

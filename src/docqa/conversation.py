@@ -139,6 +139,11 @@ def is_bare_why(question: str) -> bool:
     return all(w in _WHY_FILLER for w in rest)
 
 
+def asks_why(question: str) -> bool:
+    """ "Why …?", "And why …?", "How come …?": a question after a reason."""
+    return _WHY_OPENING.match(question.strip()) is not None
+
+
 def looks_like_follow_up(question: str) -> bool:
     """Whether the question leans on an earlier one ("And what about ...?", "How does that compare ...?")."""
     return bool(_FOLLOW_UP.search(question)) or len(question.split()) <= 3
@@ -177,6 +182,18 @@ def previous_quote(history: Sequence[dict[str, str]]) -> str | None:
     text = " ".join(_MARKER.sub("", q) for q in quotes)
     text = html.unescape(_ESCAPED.sub(r"\1", text)).strip()
     return text or None
+
+
+_SOURCE_LINE = re.compile(r"^\*\*\[1\]\*\* \*(.+?)\*, (?:p\. \d+, )?¶\d+ — ", re.MULTILINE)
+
+
+def previous_title(history: Sequence[dict[str, str]]) -> str | None:
+    """The title of the document the last answer quoted first; None when it quoted nothing (it abstained)."""
+    replies = [m["content"] for m in history if m["role"] == "assistant"]
+    if not replies or previous_quote(history) is None:
+        return None
+    match = _SOURCE_LINE.search(replies[-1])
+    return html.unescape(_ESCAPED.sub(r"\1", match.group(1))) if match else None
 
 
 def _quiet_clean(text: str, max_chars: int) -> str:

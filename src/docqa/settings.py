@@ -25,6 +25,11 @@ class RetrievalSettings:
     highlight_margin: float = 0.03
     # The short answer quotes the second passage too when its score is this close to the first (display only).
     quote_ratio: float = 0.9
+    # In a conversation, a search that lands outside the document the last answer quoted is repeated within that
+    # document; that answer wins when it is found and its relevance is at least this share of the other's.
+    # 0.9: the suite's 25 tune follow-up turns score the same from 0 to 1.0 (seed 0.846, HOWTOs 0.500); 0.9 keeps
+    # the switch to another document when it matches clearly better (tests/test_conversation.py, shops).
+    topic_ratio: float = 0.9
     # How many of the most relevant candidates the abstention models (data/abstention.json, fitted by
     # bench/fit_abstention.py on the tuning split, with their own decision threshold) judge. Never tied to top_k.
     # 10: the passage holding the answer was among the first 10 for 0.994 of 175 answerable tuning questions.
