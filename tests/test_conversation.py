@@ -185,11 +185,10 @@ def shops(tmp_path_factory, embedder):
 @pytest.mark.parametrize("first, source", [("What bread does the bakery sell?", "bakery.md"),
                                            ("Does the library lend board games?", "library.md")])
 def test_a_follow_up_stays_with_the_document_being_discussed(shops, first, source):
-    alone = shops.ask("When does it close?")  # either document could answer
-    answer = _chat(shops, [first, "When does it close?"])
-    assert answer.found and answer.passages[0].source == source and "closes at" in answer.passages[0].highlight_text
-    other = next(p.source for p in alone.passages) if alone.found else None
-    assert other is not None  # the question alone is answerable, from one document or the other
+    alone = shops.ask("What are the opening hours?")
+    assert alone.found  # either document could answer it
+    answer = _chat(shops, [first, "What are the opening hours?"])
+    assert answer.found and answer.passages[0].source == source and "opens at" in answer.passages[0].highlight_text
 
 
 def test_a_question_naming_another_document_leaves_the_topic(shops):

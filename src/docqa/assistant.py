@@ -20,7 +20,7 @@ from typing import Any
 
 from .answer import build_answer, no_reason, not_english, overview, small_talk, states_reason, to_passage
 from .chunking import chunk_document
-from .conversation import (asks_why, clean_history, clean_question, is_bare_why, is_overview_request, is_small_talk,
+from .conversation import (clean_history, clean_question, is_bare_why, is_overview_request, is_small_talk,
                            previous_quote, previous_title, refers_back, resolve_query)
 from .embedding import Embedder, get_embedder
 from .errors import EmptySourcesError, IndexMismatchError, SourceError, StoreError
@@ -29,7 +29,7 @@ from .retrieval import Retriever, SearchResult
 from .settings import Settings, default_index_dir, default_sources, default_store
 from .sources import READERS, SourceFile, file_sha256, load_document, show_names
 from .store import FolderStore, StoredIndex
-from .types import Answer, Chunk, Document
+from .types import Answer, Chunk, Document, Hit
 
 log = logging.getLogger("docqa")
 
@@ -315,7 +315,6 @@ class Assistant:
             result = _prefer(result, retriever.search(query, top_k, sources), refers_back(text) or names_nothing)
         if messages:
             result = self._stay_on_topic(result, messages, top_k, sources)
-            result = self._not_a_repeat(result, text, messages, top_k, sources)
         return checked(build_answer(text, result.query, result.hits, result.found, scope))
 
     def _stay_on_topic(self, result: SearchResult, messages: list[dict[str, str]], top_k: int,
@@ -339,36 +338,22 @@ class Assistant:
             return replace(within, found=True, probability=result.probability, signals=result.signals)
         return result
 
-    def _not_a_repeat(self, result: SearchResult, text: str, messages: list[dict[str, str]], top_k: int,
-                      sources: Collection[str] | None) -> SearchResult:
-        """A follow-up asks something new: when the search (usually led by the previous question's words) would
-        quote the very sentence the last answer quoted, the question alone is searched within the document being
-        discussed, and wins if it answers with something else. A why-question may rightly find the reason in the
-        sentence already quoted, so it is left alone."""
-        quote = previous_quote(messages)
-        if quote is None or not result.found or asks_why(text):
-            return result
-        if _highlight_text(result) not in " ".join(quote.split()):
-            return result
-        title = previous_title(messages)
-        current = {c.source for c in self.retriever.stored.chunks if c.title == title} if title else set()
-        if sources is not None:
-            current &= set(sources)
-        if not current:
-            return result
-        again = self.retriever.search(text, top_k, current)
-        return again if again.found and _highlight_text(again) not in " ".join(quote.split()) else result
-
     def _why(self, text: str, messages: list[dict[str, str]], top_k: int, sources: Collection[str] | None,
              scope: str) -> Answer:
-        """ "Why?" after an answer: the passage that answer quoted, if it states a reason; else "doesn't say why"."""
+        """ "Why?" after an answer: the passage that answer quoted, if it states a reason; else the passage found
+        for the previous question and this one, if its answering sentence states a reason; else "doesn't say
+        why"."""
         quote = previous_quote(messages)
         if quote is None:
             return no_reason(text, "", [], scope)
         result = self.retriever.search(quote, top_k, sources)
-        if not result.found or not states_reason(result.hits[0].chunk.text):
-            return no_reason(text, result.query, [to_passage(h) for h in result.hits[:1]], scope)
-        return build_answer(text, result.query, result.hits[:1], True, scope)
+        if result.found and states_reason(result.hits[0].chunk.text):
+            return build_answer(text, result.query, result.hits[:1], True, scope)
+        query = resolve_query(text, messages, self.settings.max_question_chars)
+        elsewhere = self.retriever.search(query, top_k, sources) if query != text else None
+        if elsewhere is not None and elsewhere.found and states_reason(_highlight_text(elsewhere.hits[0])):
+            return build_answer(text, elsewhere.query, elsewhere.hits[:1], True, scope)
+        return no_reason(text, result.query, [to_passage(h) for h in result.hits[:1]], scope)
 
     def _check_sources(self, sources: Collection[str]) -> set[str]:
         if isinstance(sources, str):
@@ -437,11 +422,10 @@ def _safe_name(name: str) -> str:
     return name
 
 
-def _highlight_text(result: SearchResult) -> str:
-    """The sentence(s) a result's top passage highlights."""
-    hit = result.hits[0]
+def _highlight_text(hit: Hit) -> str:
+    """The sentence(s) a returned hit highlights."""
     assert hit.highlight is not None
-    return " ".join(hit.chunk.text[hit.highlight[0] - hit.chunk.start : hit.highlight[1] - hit.chunk.start].split())
+    return hit.chunk.text[hit.highlight[0] - hit.chunk.start : hit.highlight[1] - hit.chunk.start]
 
 
 def _prefer(alone: SearchResult, with_context: SearchResult, refers_back: bool) -> SearchResult:

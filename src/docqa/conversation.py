@@ -139,11 +139,6 @@ def is_bare_why(question: str) -> bool:
     return all(w in _WHY_FILLER for w in rest)
 
 
-def asks_why(question: str) -> bool:
-    """ "Why …?", "And why …?", "How come …?": a question after a reason."""
-    return _WHY_OPENING.match(question.strip()) is not None
-
-
 def looks_like_follow_up(question: str) -> bool:
     """Whether the question leans on an earlier one ("And what about ...?", "How does that compare ...?")."""
     return bool(_FOLLOW_UP.search(question)) or len(question.split()) <= 3
