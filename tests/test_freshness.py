@@ -115,8 +115,8 @@ SLOW_ADD_CHILD = """
     sources, index, new, go = sys.argv[1:5]
     real_scan = indexing.scan_sources
 
-    def scan_then_wait(folder):  # a scan that sees this process's new file, then a pause before the lock
-        found = real_scan(folder)
+    def scan_then_wait(folder, known=None):  # a scan that sees this process's new file, then a pause before the lock
+        found = real_scan(folder, known)
         if Path(new).name in found:
             while not Path(go).exists():
                 time.sleep(0.05)

@@ -152,3 +152,31 @@ def test_faiss_file_of_another_index_type_is_a_mismatch(seed_dir: Path, tmp_path
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(IndexMismatchError, match="IndexHNSWFlat, the manifest says IndexFlatIP"):
         read_index(tmp_path / "index")
+
+
+def test_a_source_whose_size_and_mtime_match_is_not_read_again(tmp_path: Path, monkeypatch):
+    """Loading an index stats every source and hashes only those whose (size, mtime) changed since they were
+    indexed; a same-size edit with a new mtime is still found."""
+    import os
+    import time
+
+    from docqa import Assistant, sources
+    from docqa.hash_embedder import HashEmbedder
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    old = time.time() - 60  # older than the racy window, so the mtime is recorded
+    for name, text in {"a.md": "# A\n\nApples keep for months.\n", "b.md": "# B\n\nBeets keep for weeks.\n"}.items():
+        (folder / name).write_text(text, encoding="utf-8")
+        os.utime(folder / name, (old, old))
+    Assistant(folder, tmp_path / "index", embedder=HashEmbedder()).load()
+    hashed: list[str] = []
+    real = sources.file_sha256
+    monkeypatch.setattr(sources, "file_sha256", lambda path: hashed.append(path.name) or real(path))
+
+    assert not Assistant(folder, tmp_path / "index", embedder=HashEmbedder()).load().rebuilt
+    assert hashed == []
+    (folder / "b.md").write_text("# B\n\nBeans keep for weeks.\n", encoding="utf-8")  # same size, new mtime
+    os.utime(folder / "b.md", (old + 30, old + 30))
+    report = Assistant(folder, tmp_path / "index", embedder=HashEmbedder()).load()
+    assert set(hashed) == {"b.md"} and report.rebuilt and report.embedded == ("b.md",)  # (again under the lock)

@@ -10,9 +10,8 @@ import contextlib
 import logging
 import os
 import sys
-import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -25,16 +24,11 @@ from .embedding import Embedder
 from .errors import SourceError, StoreError
 from .manifest import FORMAT_VERSION, ChunkingInfo, Manifest, ModelInfo, SkippedEntry, SourceEntry
 from .settings import Settings
-from .sources import SourceFile, load_document, scan_sources
+from .sources import SourceFile, load_document, scan_sources, stat_key
 from .store import FolderStore, IndexStore, StoredIndex, leftovers, lock_for, recover
 from .types import Chunk
 
 log = logging.getLogger("docqa")
-
-# A file whose mtime is this close to the moment its stat is recorded may still change within the same
-# timestamp tick (ext4 stamps are about 4 ms coarse): its mtime is not recorded, so readers compare text.
-RACY_MTIME_NS = 2_000_000_000
-
 
 @dataclass(frozen=True)
 class SyncReport:
@@ -65,12 +59,6 @@ def chunking_info(settings: Settings) -> ChunkingInfo:
 def _same_model(manifest: Manifest, settings: Settings) -> bool:
     model = model_info(settings, manifest.model.dims)
     return (manifest.model.name, manifest.model.package) == (model.name, model.package)
-
-
-def stat_key(st: os.stat_result, now_ns: int | None = None) -> tuple[int, int | None]:
-    """(size, mtime_ns) of a file, with the mtime left out (None) when it is too recent to be trusted."""
-    now_ns = time.time_ns() if now_ns is None else now_ns
-    return st.st_size, (st.st_mtime_ns if now_ns - st.st_mtime_ns > RACY_MTIME_NS else None)
 
 
 def stale_reasons(manifest: Manifest, documents: Mapping[str, SourceFile], settings: Settings) -> list[str]:
@@ -107,8 +95,7 @@ def sync_index(
     cut, by the sha256 of their file (Assistant.add cuts a document before it enters the folder). `index_dir` is
     the index folder, or another IndexStore (the Milvus store)."""
     store = FolderStore(Path(index_dir)) if isinstance(index_dir, (str, Path)) else index_dir
-    documents = scan_sources(sources)
-    stored, reasons = _try_read(store, documents, settings, force, embedder.dims)
+    stored, documents, reasons = _try_read(store, sources, settings, force, embedder.dims)
     if not reasons and stored is not None:
         if isinstance(store, FolderStore):
             _tidy(store.location)
@@ -116,8 +103,7 @@ def sync_index(
     with _build_lock(store, reasons):
         store.recover()
         # Scan again under the lock: another process may have added, removed or built meanwhile.
-        documents = scan_sources(sources)
-        stored, reasons = _try_read(store, documents, settings, force, embedder.dims)
+        stored, documents, reasons = _try_read(store, sources, settings, force, embedder.dims)
         if not reasons and stored is not None:
             return stored, documents, SyncReport(rebuilt=False, reused=tuple(documents))
         if stored is None and (store.location.exists() if isinstance(store, FolderStore)
@@ -164,17 +150,20 @@ def _tidy(index_dir: str | Path) -> None:
 
 
 def _try_read(
-    store: IndexStore, documents: dict[str, SourceFile], settings: Settings, force: bool,
-    dims: int | None = None,
-) -> tuple[StoredIndex | None, list[str]]:
+    store: IndexStore, sources: str | Path, settings: Settings, force: bool, dims: int | None = None,
+) -> tuple[StoredIndex | None, dict[str, SourceFile], list[str]]:
+    """The live index (None when it cannot be read), the sources found now, and why the index does not match
+    them. A source whose size and mtime match what the index recorded is not hashed again."""
     try:
         stored = store.read(dims)  # an index of another dimension is rebuilt, not served
     except StoreError as exc:
-        return None, [str(exc)]
+        return None, scan_sources(sources), [str(exc)]
+    known = {name: (entry.bytes, entry.mtime_ns, entry.sha256) for name, entry in stored.manifest.sources.items()}
+    documents = scan_sources(sources, known)
     reasons = stale_reasons(stored.manifest, documents, settings)
     if force:
         reasons.append("rebuild requested")
-    return stored, reasons
+    return stored, documents, reasons
 
 
 def _build(
@@ -242,6 +231,8 @@ def _build(
                 chunks = prepared.get(source.sha256)
                 if chunks is None or any(c.source != name for c in chunks):
                     doc = load_document(source.path, root, settings=settings)
+                    if doc.sha256 != source.sha256:  # changed since the scan: record the bytes that were read
+                        documents[name] = replace(source, sha256=doc.sha256)
                     chunks = chunk_document(doc, settings.max_passage_chars, settings.language,
                                             settings.sentence_window_chars)
             except (SourceError, OSError) as exc:

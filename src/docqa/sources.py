@@ -12,7 +12,8 @@ import logging
 import os
 import re
 import stat
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -80,15 +81,33 @@ def _unusable(path: Path, real_root: Path) -> str | None:
     return None
 
 
-def scan_sources(folder: str | Path) -> dict[str, SourceFile]:
-    """Every document file under `folder` by name, with its hash (nothing is parsed)."""
+# A file whose mtime is this close to the moment its stat is recorded may still change within the same
+# timestamp tick (ext4 stamps are about 4 ms coarse): its mtime is not recorded, so readers compare text.
+RACY_MTIME_NS = 2_000_000_000
+
+
+def stat_key(st: os.stat_result, now_ns: int | None = None) -> tuple[int, int | None]:
+    """(size, mtime_ns) of a file, with the mtime left out (None) when it is too recent to be trusted."""
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    return st.st_size, (st.st_mtime_ns if now_ns - st.st_mtime_ns > RACY_MTIME_NS else None)
+
+
+def scan_sources(folder: str | Path, known: Mapping[str, tuple[int, int | None, str]] | None = None
+                 ) -> dict[str, SourceFile]:
+    """Every document file under `folder` by name, with its hash (nothing is parsed). `known` gives, by name, the
+    (size, mtime_ns, sha256) recorded when a file was last read: a file whose size and mtime still match is not
+    read again (as git does; an mtime too recent to prove anything was recorded as None and never matches)."""
     root = Path(folder)
+    known = known or {}
     out = {}
     for path in find_sources(root):
+        name = path.relative_to(root).as_posix()
         try:
-            out[path.relative_to(root).as_posix()] = SourceFile(
-                path.relative_to(root).as_posix(), path, file_sha256(path), path.stat().st_size
-            )
+            st = path.stat()
+            size, mtime_ns, sha256 = known.get(name, (-1, None, ""))
+            if mtime_ns is None or stat_key(st) != (size, mtime_ns):
+                sha256 = file_sha256(path)
+            out[name] = SourceFile(name, path, sha256, st.st_size)
         except SourceError as exc:  # swapped for a FIFO or device since find_sources looked
             log.warning("skipping %s", exc)
         except OSError as exc:
