@@ -1,5 +1,21 @@
-"""Highlight: the sentence (or two adjacent sentences) of a found passage that answers the question."""
+"""Highlight: the sentence (or two adjacent sentences) of a found passage that answers the question.
+
+The answering sentence is the one whose vector is closest to the question's, plus `coverage_weight` times the
+idf-weighted share of the question's terms it holds (sentence vectors are precomputed: nothing is encoded here).
+A neighbouring sentence joins it when
+
+- it scores within `highlight_margin` of the best (the two say it together);
+- the best sentence opens by pointing back ("It ...", "This ...", "These ...", "He ..."): alone it does not say
+  what it is about, and the sentence it points to often names the very thing asked for;
+- the best sentence ends in ":" or "?": it announces what the next one says ("What can you do if ...?");
+- it holds at least `highlight_gain` of the question's idf-weighted terms that the best sentence lacks: the best
+  one sets the scene ("... changed by a straightening program") and the neighbour says what happened to the rest
+  of what was asked ("The rate of flow was increased").
+
+At most two sentences are highlighted."""
 from __future__ import annotations
+
+import re
 
 import numpy as np
 
@@ -7,21 +23,53 @@ from .lexical import LexicalIndex
 from .settings import RetrievalSettings
 from .store import StoredIndex
 
+# A sentence that opens with a pronoun or demonstrative leans on the sentence before it.
+_POINTS_BACK = re.compile(r"^\W*(?:it|its|this|these|those|that|they|their|he|his|she|her|such|here)\b", re.IGNORECASE)
+
+
+def points_back(sentence: str) -> bool:
+    """Whether a sentence opens by pointing back to the one before ("It ...", "These ...", "Here ...")."""
+    return _POINTS_BACK.match(sentence) is not None
+
+
+def announces(sentence: str) -> bool:
+    """Whether a sentence hands over to the next: it ends in a colon or asks a question."""
+    return sentence.rstrip().endswith((":", "?"))
+
 
 def answering_span(stored: StoredIndex, lexical: LexicalIndex, i: int, vector: np.ndarray, terms: list[str],
                    knobs: RetrievalSettings) -> tuple[int, int]:
     """The span of the sentence (or two adjacent sentences) of passage `i` that best answers the query."""
-    spans = stored.chunks[i].sentences
+    chunk = stored.chunks[i]
+    spans = chunk.sentences
     if len(spans) == 1:
         return spans[0]
+    words = lexical.sentence_terms(i)
     cosines = stored.chunk_sentence_vectors(i) @ vector
-    scores = [float(c) + knobs.coverage_weight * lexical.text_coverage(terms, words)
-              for c, words in zip(cosines, lexical.sentence_terms(i))]
+    scores = [float(c) + knobs.coverage_weight * lexical.text_coverage(terms, w) for c, w in zip(cosines, words)]
     best = int(np.argmax(scores))
-    first = last = best
-    margin = knobs.highlight_margin
-    if best > 0 and scores[best - 1] >= scores[best] - margin:
-        first = best - 1
-    elif best + 1 < len(spans) and scores[best + 1] >= scores[best] - margin:
-        last = best + 1
+    first, last = _neighbour(best, scores, [chunk.text[a - chunk.start : b - chunk.start] for a, b in spans],
+                             words, lambda present: lexical.text_coverage(terms, present), knobs)
     return spans[first][0], spans[last][1]
+
+
+def _neighbour(best: int, scores: list[float], texts: list[str], words: list[set[str]], coverage,
+               knobs: RetrievalSettings) -> tuple[int, int]:
+    """The first and last sentence of the highlight around the best sentence (see the module's docstring)."""
+    before, after = best - 1, best + 1
+    has_before, has_after = before >= 0, after < len(scores)
+    margin = knobs.highlight_margin
+    if has_before and scores[before] >= scores[best] - margin:
+        return before, best
+    if has_after and scores[after] >= scores[best] - margin:
+        return best, after
+    if has_before and points_back(texts[best]):
+        return before, best
+    if has_after and announces(texts[best]):
+        return best, after
+    held = coverage(words[best])
+    gains = [(coverage(words[best] | words[j]) - held, scores[j], j) for j in (before, after) if 0 <= j < len(scores)]
+    gain, _, j = max(gains)
+    if gain >= knobs.highlight_gain:
+        return min(best, j), max(best, j)
+    return best, best

@@ -1,0 +1,102 @@
+"""The highlight: which sentence (or two) of a found passage answers, with the real model on small documents
+written here (no question or answer of the seed article or of the eval suite)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from docqa import Assistant
+from docqa.highlight import announces, points_back
+
+HARBOUR = """Port of Kellmouth
+
+The harbour of Kellmouth was dredged in 1871 so that steamships could reach the town quay.
+
+Last spring the harbour office introduced BerthBook, a free booking service. It lets captains reserve a berth \
+from their phones up to a week ahead. Fees are paid at the quay as before.
+
+The town council approved a clean-up programme for the estuary in 1998. Salmon numbers doubled within five years \
+and the water turned clear again. Anglers returned to the old weir, where fishing had stopped in the 1960s.
+
+What should a skipper do if the harbour radio does not answer? Call the harbour master's mobile number, which \
+is posted on the notice board at the quay. Out of season the office closes at four.
+
+The lighthouse stands on the northern breakwater. The lamp is visible for twenty nautical miles. \
+The keeper's cottage beside it is now a small museum. A café opens there on Sundays in summer.
+"""
+
+
+@pytest.fixture(scope="module")
+def harbour(tmp_path_factory: pytest.TempPathFactory, embedder) -> Assistant:
+    work: Path = tmp_path_factory.mktemp("harbour")
+    (work / "sources").mkdir()
+    (work / "sources" / "kellmouth.txt").write_text(HARBOUR, encoding="utf-8")
+    assistant = Assistant(sources=work / "sources", index_dir=work / "index", embedder=embedder)
+    assistant.load()
+    return assistant
+
+
+def _top(assistant: Assistant, question: str):
+    answer = assistant.ask(question)
+    assert answer.found, question
+    return answer.passages[0]
+
+
+def _sentence_spans(assistant: Assistant, passage) -> list[tuple[int, int]]:
+    """The passage's sentences as the index holds them (a Passage carries only its highlight)."""
+    return next(c.sentences for c in assistant.retriever.stored.chunks
+                if c.source == passage.source and c.start == passage.start)
+
+
+def _highlighted_sentences(assistant: Assistant, passage) -> int:
+    """How many whole sentences the highlight spans; 0 when it does not start and end on sentence bounds."""
+    spans = _sentence_spans(assistant, passage)
+    starts, ends = [a for a, _ in spans], [b for _, b in spans]
+    if passage.highlight[0] not in starts or passage.highlight[1] not in ends:
+        return 0
+    return ends.index(passage.highlight[1]) - starts.index(passage.highlight[0]) + 1
+
+
+def test_points_back_and_announces():
+    assert points_back("It lets captains reserve a berth.") and points_back("These are debug() and info().")
+    assert points_back("“This is done by a comment.”") and points_back("Here the High Rhine ends.")
+    assert not points_back("Italy lies south.") and not points_back("Thesis writers rest.")
+    assert not points_back("The lamp is bright.") and not points_back("There are three branches.")
+    assert announces("Do this:") and announces("What can you do if it jams?  ")
+    assert not announces("It jams.")
+
+
+def test_a_sentence_that_points_back_brings_what_it_points_to(harbour):
+    """"It lets captains reserve a berth" does not say what "it" is: the highlight names it."""
+    top = _top(harbour, "Which service lets captains reserve a berth from their phones?")
+    assert "reserve a berth" in top.highlight_text
+    assert "BerthBook" in top.highlight_text
+
+
+def test_a_question_in_the_text_is_highlighted_with_its_answer(harbour):
+    top = _top(harbour, "What should a skipper do when the harbour radio does not answer?")
+    assert "Call the harbour master's mobile number" in top.highlight_text
+
+
+def test_the_neighbour_that_says_what_happened_joins_the_scene_setting_sentence(harbour):
+    """The best sentence names the programme; the next one says what happened to the water."""
+    top = _top(harbour, "What happened to the water during the clean-up programme?")
+    assert "clean-up programme" in top.highlight_text and "the water turned clear" in top.highlight_text
+
+
+def test_a_plain_question_highlights_one_sentence(harbour):
+    """Nothing points back, announces or adds missing words: one sentence, not the passage."""
+    top = _top(harbour, "How far away can the lamp be seen?")
+    assert "twenty nautical miles" in top.highlight_text
+    assert "café" not in top.highlight_text
+    assert _highlighted_sentences(harbour, top) == 1
+
+
+def test_the_highlight_is_at_most_two_adjacent_sentences_of_the_passage(harbour):
+    for question in ["When was the harbour dredged?", "Where is the keeper's cottage?", "Who can book a berth?",
+                     "When did fishing stop at the weir?", "What happens out of season?"]:
+        answer = harbour.ask(question)
+        for p in answer.passages + answer.closest:
+            assert p.start <= p.highlight[0] < p.highlight[1] <= p.end
+            assert 1 <= _highlighted_sentences(harbour, p) <= 2
