@@ -31,10 +31,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = Path("/tmp/docqa-fit-abstention")
-# Answerable questions found, averaged over the corpora (each weighs the same), at least: 0.95. On the tune split
-# (815 questions) 0.97 put the threshold at 0.17 (abstained 0.574 on average), 0.96 at 0.25 (0.598), 0.95 at 0.27
-# (0.606; HOWTO and Rhine still found 0.98 and 0.99, the seed's hard paraphrases 0.91).
-FOUND = 0.95
+# Answerable questions found, averaged over the corpora (each weighs the same), at least: 0.97, the project's
+# promise. On the tune split (815 questions) 0.97 put the threshold at 0.17 (abstained 0.574 on average; found: HOWTO
+# 1.000, Rhine 1.000, the seed's hard paraphrases 0.94); 0.95 at 0.27 (0.606; 0.98, 0.99, 0.91), which in `docqa eval
+# --split tune` found only 21 of the seed gold set's 26 tune paraphrases and still answered "How cold is the pear
+# store?" (tests/test_abstention.py).
+FOUND = 0.97
 
 # What tells the passages of one question apart (the question-level signals are the same for all of them).
 PASSAGE_FEATURES = ("cosine_z", "relevance", "coverage", "aspect", "bm25_share", "sentence_coverage")
