@@ -74,15 +74,6 @@ def test_questions_about_what_the_notes_leave_out_are_abstained(farm, question):
     assert not answer.found and answer.passages == []
 
 
-def test_lift_is_zero_when_the_passage_holds_every_word(farm):
-    """`lift` compares the question with itself stripped of the words a passage lacks; lacking none, it is 0."""
-    _, _, judged = farm.retriever.judge("How cold is the apple store?")
-    signals, hit = judged[0]
-    assert hit.chunk.source == "orchard.md" and signals.coverage == 1.0 and signals.lift == 0.0
-    _, _, judged = farm.retriever.judge("What did the notes say about plum jam?")
-    assert all(-1.0 <= s.lift <= 1.0 for s, _ in judged)
-
-
 def test_every_signal_the_models_weigh_exists_and_the_threshold_is_a_probability():
     model = json.loads(resources.files("docqa").joinpath("data/abstention.json").read_text(encoding="utf-8"))
     for part in ("question", "passage"):

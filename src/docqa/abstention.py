@@ -28,7 +28,6 @@ class Signals:
     aspect: float  # best sentence vs. the question's words the passage lacks (1.0 when it lacks none)
     bm25_share: float  # the passage's BM25 score over the best BM25 score among the candidates (0..1)
     sentence_coverage: float  # idf-weighted share of the question's terms in the passage's best-matching sentence
-    lift: float = 0.0  # how much the question's words the passage lacks add to its best sentence's cosine
 
     def to_list(self) -> list[float]:
         return [float(v) for v in astuple(self)]

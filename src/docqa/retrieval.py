@@ -165,9 +165,8 @@ class Retriever:
         hits.sort(key=lambda h: (-h.relevance, -h.fused, h.position))
         judged = hits[: self.knobs.judged]
         top = max((float(bm25[h.position]) for h in judged), default=0.0)
-        lifts = self._lifts(judged, reading)
         return reading, encoding, [(self.signals(h, reading, encoding, float(bm25[h.position]) / top if top else 0.0,
-                                                 terms, lifts[n]), h) for n, h in enumerate(judged)]
+                                                 terms), h) for h in judged]
 
     def search(self, query: str, top_k: int, sources: Collection[str] | None = None) -> SearchResult:
         """The best `top_k` passages for `query`, best first, optionally only from `sources`."""
@@ -204,8 +203,8 @@ class Retriever:
                             probability, lead[0])
 
     def signals(self, hit: Hit, reading: QueryReading, encoding: QueryEncoding, bm25_share: float,
-                terms: list[str], lift: float = 0.0) -> abstention.Signals:
-        """What the abstention model weighs for one hit (`lift`: see `_lifts`)."""
+                terms: list[str]) -> abstention.Signals:
+        """What the abstention model weighs for one hit."""
         mean, spread = self.null_cosine()
         info = [max(0.0, 8.0 - zipf(w.word)) for w in reading.words]  # 8 - zipf ~ how surprising the word is
         lost = sum(max(0.0, 8.0 - zipf(w.word)) for w in reading.missing)
@@ -219,7 +218,6 @@ class Retriever:
             bm25_share=bm25_share,
             sentence_coverage=max((self.lexical.text_coverage(terms, words)
                                    for words in self.lexical.sentence_terms(hit.position)), default=0.0),
-            lift=lift,
         )
 
     def _aspect(self, hit: Hit, reading: QueryReading, encoding: QueryEncoding) -> float:
@@ -230,27 +228,6 @@ class Retriever:
         if missing is None:
             return 1.0
         return float((self.stored.chunk_sentence_vectors(hit.position) @ missing).max())
-
-    def _lifts(self, hits: list[Hit], reading: QueryReading) -> list[float]:
-        """Per hit, how much the question's words it lacks add to its best sentence's match: that sentence's
-        cosine with the question minus the passage's best with the question stripped of those words (0 when it
-        lacks none). A paraphrase's own words pull it towards the passage ("What milestone is the war approaching?"
-        +0.11 on "...approaching its three-year mark"); an absent aspect's pull it away or not at all ("What did
-        Hegseth say about Taiwan?" ~0). One batched encode of the distinct stripped questions."""
-        stripped = []
-        for h in hits:
-            present = self.lexical.passage_terms(h.position)
-            text = reading.text
-            for w in reversed(reading.words):
-                if w.term not in present:
-                    text = text[: w.start] + text[w.end :]
-            stripped.append(text if text != reading.text else "")
-        distinct = sorted({t for t in stripped if t})
-        if not distinct:
-            return [0.0] * len(hits)
-        vectors = dict(zip(distinct, np.asarray(self.embedder.encode_queries(distinct), dtype=np.float32)))
-        return [h.sentence_cosine - float((self.stored.chunk_sentence_vectors(h.position) @ vectors[t]).max())
-                if t else 0.0 for h, t in zip(hits, stripped)]
 
     def _allowed(self, sources: Collection[str] | None) -> np.ndarray | None:
         if sources is None:
