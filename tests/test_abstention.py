@@ -50,8 +50,7 @@ def farm(tmp_path_factory, embedder):
     ("When are the apples harvested?", "late August to October"),
     ("How much honey does a hive give?", "20 kilograms"),
     ("What do the bees eat in winter?", "live on the honey"),
-    pytest.param("Which insect does the most damage to the fruit?", "Codling moth", marks=pytest.mark.xfail(
-        reason="no word of it is in the notes (insect, damage, fruit): the model abstains (issue 9, open)")),
+    ("Which insect does the most damage to the fruit?", "Codling moth"),  # no word of it is in the notes
 ])
 def test_questions_the_notes_answer_are_answered(farm, question, phrase):
     answer = farm.ask(question)
