@@ -1,11 +1,33 @@
-"""Fits the abstention model (src/docqa/data/abstention.json) on the tuning split of the evaluation corpora.
+"""Fits the abstention models (src/docqa/data/abstention.json) on the evaluation suite's tune split.
 
-Corpora: the seed article; SQuAD 2.0's Rhine article (../shared/eval-data/squad2-dev-rhine.json) beside it as a
-second document, and absent (only the seed indexed); near-miss and "named subject, absent aspect" questions
-written for tuning (other questions of these kinds are kept for held-out reporting only). A question belongs to
-the tuning split when the sha1 of its id (or text) is even; only those are fitted on.
+The questions are the suite's own (`docqa eval`, src/docqa/data/eval/): every corpus in suite.json, each question
+with the split the suite recorded for it; only `tune` questions are read here, so nothing held out is fitted on.
+Used: answerable and typo questions (the answer span or phrase says which passages answer) and every kind that
+should be abstained on (off-topic, near miss, named subject with an absent aspect, SQuAD's impossible questions,
+the Rhine asked over the HOWTOs). Chats, overviews and other-language questions are answered by other rules.
 
-    PYTHONPATH=src:. HF_HUB_OFFLINE=1 python -m bench.fit_abstention [--write]"""
+Two logistic models, JSON (never pickle):
+- `question`: whether a candidate passage answers. Positives: candidates of answerable questions that hold the
+  answer; negatives: every other candidate. `Retriever.search` answers when any judged candidate that is grounded
+  reaches `threshold`, so the threshold is chosen on exactly that: per question, the best grounded candidate.
+- `passage`: which candidate of an answerable question answers (used only with order_by="model").
+Each group (corpus and kind) weighs the same, so the 309 Rhine-over-HOWTO questions do not outweigh the 7
+absent-aspect ones. The threshold: the one that abstains most (mean over the abstain groups) while the answerable
+questions are still found at `FOUND` or better, averaged over the corpora (questions naming something no passage
+holds are left to that rule); when none reaches `FOUND`, the one that finds most. Printed per group.
+
+Refit (e.g. after ranking changes the scale of `relevance`), from the checkout's root:
+
+    PYTHONPATH=src HF_HUB_OFFLINE=1 python -m bench.fit_abstention --write
+
+(`--cached` reuses the signals of the last run, cached per corpus under /tmp/docqa-fit-abstention/, when only
+the fitting changed; `--cached --redo seed` re-asks one corpus.) Then run `docqa eval --split tune` to see the figures.
+
+Caution (issue 9, round 2): what this writes today (threshold 0.14) abstains more than the shipped model on every
+tune group but fails two tests of tests/test_retrieval.py (the gold set's false abstention, 5 of 36; the Article 5
+question beside a second document led by the closing paragraph), so the shipped data/abstention.json is still the
+previous model. The question model also picks the leading grounded candidate in `search`, and it is never shown an
+answerable question's wrong passages as negatives here; fix that before shipping a refit."""
 from __future__ import annotations
 
 import hashlib
@@ -14,187 +36,183 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RHINE = ROOT.parent / "shared" / "eval-data" / "squad2-dev-rhine.json"
-if not RHINE.exists():
-    RHINE = ROOT / "src" / "docqa" / "data" / "eval" / "rhine" / "squad2-dev-rhine.json"  # the committed copy
-SEED = ROOT / "seeds" / "hegseth-nato-ukraine.txt"
 WORK = Path("/tmp/docqa-fit-abstention")
+# Answerable questions found, averaged over the corpora (each weighs the same), at least: 0.97, the project's
+# promise. On the tune split (815 questions) 0.97 put the threshold at 0.14 (abstained 0.574 on average; found: HOWTO
+# 1.000, Rhine 1.000, the seed's hard paraphrases 0.97); 0.95 at 0.26 (0.595; 0.96, 0.99, 0.91). With `lift` (below)
+# 0.95 gave 0.27, which in `docqa eval --split tune` found only 21 of the seed gold set's 26 tune paraphrases.
+FOUND = 0.97
 
-# Written for tuning: questions about topics near the corpora but absent from them.
-NEAR_TUNE = [
-    "Where does the Loire begin?", "What is the largest city on the Volga?", "Which countries does the Mekong "
-    "flow through?", "What rail system serves Lyon?", "When was the Suez Canal opened?", "What is the source of "
-    "the Thames?", "What is the population of Marseille?", "Which sea does the Vistula flow into?",
-    "Who designed the Golden Gate Bridge?", "What is the main industry of Bilbao?", "Which dynasty ruled Burgundy "
-    "in the 15th century?", "What is the highest peak of the Pyrenees?", "How many bridges cross the Seine in "
-    "Paris?", "What did the Pentagon say about Venezuela?", "What did Macron say about the euro?",
-    "When did Finland join NATO?", "What did Zelensky ask Congress for?",
-]
-ASPECT_TUNE = [
-    "What did Hegseth say about Venezuela?", "What did Hegseth say about cyber attacks?",
-    "What did Hegseth say about the Pacific fleet?", "What did Hegseth say about recruitment?",
-    "What did Hegseth say about hypersonic missiles?", "What is the Rhine's role in the wine trade with China?",
-    "How did the Rhine affect the Olympic Games?", "What music festivals take place on the Rhine?",
-    "What did Napoleon build on the Rhine?", "How many salmon live in the Rhine today?",
-]
+# What tells the passages of one question apart (the question-level signals are the same for all of them).
+PASSAGE_FEATURES = ("cosine_z", "relevance", "coverage", "aspect", "bm25_share", "sentence_coverage")
+# What says whether a passage answers at all: signals whose scale is the same in any corpus.
+# `lift` (how much the words a passage lacks add to its best sentence's cosine; an extra encode per question) was
+# tried and dropped: at FOUND it abstained no more (0.574 either way) and found fewer seed paraphrases (0.94, 0.97).
+QUESTION_FEATURES = ("missing_share", "missing_rarest", "cosine_z", "aspect")
+USED_KINDS = ("answerable", "typo")
 
 
-def split(key: str) -> str:
-    """'tune' or 'held', fixed by the key's sha1."""
-    return "tune" if int(hashlib.sha1(key.encode()).hexdigest(), 16) % 2 == 0 else "held"
-
-
-def rhine_doc() -> tuple[str, list[tuple[str, str, bool, list[tuple[int, int]]]]]:
-    """The Rhine article as one text document, and its questions (id, text, impossible, answer spans)."""
-    article = json.loads(RHINE.read_text(encoding="utf-8"))["data"][0]
-    text, questions = "Rhine", []
-    for p in article["paragraphs"]:
-        text += "\n\n"
-        base = len(text)
-        text += p["context"]
-        for q in p["qas"]:
-            spans = [(base + a["answer_start"], base + a["answer_start"] + len(a["text"])) for a in q["answers"]]
-            questions.append((q["id"], q["question"].strip(), q["is_impossible"], spans))
-    return text + "\n", questions
-
-
-def assistant(name: str, docs: dict[str, str]):
-    """An Assistant over `docs` (file name -> text), indexed once under WORK."""
+def _assistant(corpus, embedder):
+    """An Assistant over the corpus's documents, indexed once under WORK (reused while the documents match)."""
     from docqa.assistant import Assistant
 
-    src, idx = WORK / name / "src", WORK / name / "idx"
-    src.mkdir(parents=True, exist_ok=True)
-    for fname, text in docs.items():
-        if not (src / fname).exists() or (src / fname).read_text() != text:
-            (src / fname).write_text(text)
-    a = Assistant(src, idx)
-    a.load()
-    return a
+    key = hashlib.sha256(json.dumps(sorted(corpus.documents.items())).encode()).hexdigest()[:16]
+    sources, index = WORK / key / "sources", WORK / key / "index"
+    sources.mkdir(parents=True, exist_ok=True)
+    for name, text in corpus.documents.items():
+        path = sources / name
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+    assistant = Assistant(sources=sources, index_dir=index, embedder=embedder)
+    assistant.load()
+    return assistant
 
 
-def corpora():
-    """(seed only, seed + Rhine) assistants and the Rhine questions."""
-    text, questions = rhine_doc()
-    seed = SEED.read_text(encoding="utf-8")
-    return (assistant("one", {SEED.name: seed}), assistant("two", {SEED.name: seed, "rhine.txt": text}), questions)
+def _holds(chunk, q) -> bool:
+    """Whether a passage holds the question's answer (as the suite scores it)."""
+    from docqa.evaluation import contains
+
+    if q.spans:
+        return chunk.source == q.document and any(chunk.start <= s and e <= chunk.end for s, e in q.spans)
+    return q.phrase is not None and contains(chunk, q.phrase)
 
 
-def _norm(text: str) -> str:
-    return " ".join(text.replace("’", "'").lower().split())
+def fitting_questions(corpus) -> list:
+    """The corpus's questions the models are fitted on: the tune split only, of the kinds used."""
+    from docqa.evaluation import ABSTAIN_KINDS
+
+    return [q for q in corpus.questions if q.split == "tune" and q.kind in (*USED_KINDS, *ABSTAIN_KINDS)]
 
 
-def labelled(part: str = "tune") -> list[tuple[str, object, object, str]]:
-    """(question, retriever, answers, corpus) for one split; `answers(chunk)` says whether a passage holds the
-    answer (always False for a question the sources do not answer)."""
-    from docqa.evaluation import load_gold
+def collect() -> list[dict]:
+    """Per tune question: its group, whether the sources answer it, each judged candidate's signals, whether it
+    holds the answer and is grounded, and whether the question names something no passage mentions. Cached per
+    corpus under WORK: `--cached` reuses what is there, `--cached --redo seed` re-asks the seed corpus only."""
+    from docqa.embedding import get_embedder
+    from docqa.evaluation import corpus_names, load_corpus
+    from docqa.settings import Settings
 
-    one, two, questions = corpora()
-    never = lambda chunk: False  # noqa: E731
-
-    def spans(found: list[tuple[int, int]]):
-        return lambda c: c.source == "rhine.txt" and any(c.start <= a and b <= c.end for a, b in found)
-
-    def phrase(text: str):
-        return lambda c: _norm(text) in _norm(c.text)
-
-    rows = [(q, two.retriever, spans(sp), "rhine") for qid, q, impossible, sp in questions
-            if not impossible and split(qid) == part]
-    rows += [(q, one.retriever, never, "absent") for qid, q, _, _ in questions if split(qid) == part]
-    gold = load_gold()
-    for g in gold.answerable:
-        if split(g["question"]) == part:
-            rows += [(g["question"], r, phrase(g["answer"]), "seed") for r in (one.retriever, two.retriever)]
-    if part == "tune":
-        rows += [(q, r, never, "near") for q in NEAR_TUNE for r in (one.retriever, two.retriever)]
-        rows += [(q, r, never, "aspect") for q in ASPECT_TUNE for r in (one.retriever, two.retriever)]
+    redo = {sys.argv[i + 1] for i, a in enumerate(sys.argv[:-1]) if a == "--redo"}
+    embedder = None
+    rows = []
+    for name in corpus_names():
+        cache = WORK / f"signals-{name}.json"
+        if "--cached" in sys.argv and name not in redo and cache.exists():
+            rows += json.loads(cache.read_text())
+            continue
+        if embedder is None:
+            settings = Settings()
+            embedder = get_embedder(settings.model_name, settings.encode_batch_size)
+        corpus = load_corpus(name)
+        retriever = _assistant(corpus, embedder).retriever
+        asked = []
+        for q in fitting_questions(corpus):
+            answerable = q.kind in USED_KINDS
+            reading, _, judged = retriever.judge(q.text)
+            asked.append({
+                "group": f"{name}/{q.kind}", "id": q.id, "question": q.text, "answerable": answerable,
+                "named": bool(reading.missing_names),
+                "candidates": [{"signals": dict(zip(_features(), s.to_list())),
+                                "answers": answerable and _holds(h.chunk, q), "grounded": retriever._grounded(s)}
+                               for s, h in judged],
+            })
+        print(f"{name}: {len(asked)} tune questions", file=sys.stderr)
+        WORK.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(asked))
+        rows += asked
     return rows
 
 
-CACHE = WORK / "signals.json"
-# What tells the passages of one question apart (the question-level signals are the same for all of them).
-PASSAGE_FEATURES = ("cosine_z", "relevance", "coverage", "aspect", "bm25_share", "sentence_coverage")
-# What says whether the chosen passage answers at all: only signals whose scale is the same in any corpus (the
-# lexical ones follow SQuAD's habit of reusing the paragraph's words and add nothing on the tuning split).
-QUESTION_FEATURES = ("missing_share", "missing_rarest", "cosine_z", "aspect")
+def _features() -> tuple[str, ...]:
+    from docqa.abstention import FEATURES
+
+    return FEATURES
 
 
-def collect() -> list[tuple[bool, list[tuple[list[float], int]], str, bool]]:
-    """Per tuning question: whether the sources answer it, each judged candidate's signals and label, its corpus,
-    and whether it names something no passage mentions (which abstains whatever the model says)."""
-    if "--cached" in sys.argv and CACHE.exists():
-        return [(a, [(f, l) for f, l in pairs], group, named) for a, pairs, group, named in json.loads(CACHE.read_text())]
-    questions = []
-    for q, retriever, answers, group in labelled("tune"):
-        reading, encoding, judged = retriever.judge(q)
-        pairs = [(signals.to_list(), int(answers(h.chunk))) for signals, h in judged]
-        questions.append((any(answers(c) for c in retriever.stored.chunks), pairs, group, bool(reading.missing_names)))
-    CACHE.write_text(json.dumps(questions))
-    return questions
-
-
-def main() -> None:
+def fit(rows: list[dict], features=QUESTION_FEATURES, found: float = FOUND, report: bool = True) -> dict:
+    """The two models and the threshold, fitted on `rows` (see the module's description)."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
-    from docqa.abstention import FEATURES
+    groups = sorted({r["group"] for r in rows})
+    size = {g: sum(r["group"] == g for r in rows) for g in groups}
 
-    questions = collect()
-    cols = [FEATURES.index(name) for name in PASSAGE_FEATURES]
-    positives = [pairs for answerable, pairs, _, _ in questions if answerable]
-    within = sum(any(label for _, label in pairs) for pairs in positives) / len(positives)
-    print(f"answer within the judged candidates for {within:.3f} of {len(positives)} answerable tuning questions")
-    # 1. Which candidate answers: fitted on the candidates of answerable questions.
-    X = np.array([[f[c] for c in cols] for pairs in positives for f, _ in pairs])
-    y = np.array([label for pairs in positives for _, label in pairs])
-    chooser = LogisticRegression(class_weight="balanced", max_iter=2000).fit(X, y)
+    # 1. Whether a candidate answers. Search answers when any grounded candidate reaches the threshold, so the
+    # positives are the first grounded candidate holding the answer of each answerable question, the negatives
+    # every grounded candidate of each question to abstain on (each question weighs the same).
+    X, y, w = [], [], []
+    for r in rows:
+        grounded = [c for c in r["candidates"] if c["grounded"]]
+        chosen = [c for c in grounded if c["answers"]][:1] if r["answerable"] else grounded
+        for c in chosen:
+            X.append([c["signals"][f] for f in features])
+            y.append(int(r["answerable"]))
+            w.append(1.0 / size[r["group"]] / len(chosen))
+    X, y, w = np.array(X), np.array(y), np.array(w)
+    w = np.where(y == 1, w * (w[y == 0].sum() / max(w[y == 1].sum(), 1e-12)), w)  # both classes weigh the same
+    judge = LogisticRegression(max_iter=5000).fit(X, y, sample_weight=w / w.mean())
+    # 2. Which candidate answers: candidates of answerable questions whose answer is among them.
+    positives = [r for r in rows if any(c["answers"] for c in r["candidates"])]
+    P = np.array([[c["signals"][f] for f in PASSAGE_FEATURES] for r in positives for c in r["candidates"]])
+    py = np.array([int(c["answers"]) for r in positives for c in r["candidates"]])
+    chooser = LogisticRegression(class_weight="balanced", max_iter=5000).fit(P, py)
 
-    def lead(pairs):
-        p = chooser.decision_function(np.array([[f[c] for c in cols] for f, _ in pairs]))
-        return pairs[int(np.argmax(p))]
+    # Per question: the best grounded candidate's probability (what search answers on); a missing name abstains.
+    best = np.array([max((judge.predict_proba([[c["signals"][f] for f in features]])[0, 1]
+                          for c in r["candidates"] if c["grounded"]), default=0.0) for r in rows])
+    named = np.array([r["named"] for r in rows])
+    answerable = np.array([r["answerable"] for r in rows])
+    member = {g: np.array([r["group"] == g for r in rows]) for g in groups}
 
-    by_model = np.mean([lead(pairs)[1] for pairs in positives if pairs])
-    by_relevance = np.mean([pairs[0][1] for pairs in positives if pairs])
-    print(f"R@1 on answerable tuning questions: by relevance {by_relevance:.3f}, by the passage model {by_model:.3f}")
-    # 2. Whether the chosen candidate answers: fitted per question on the lead's signals.
-    qcols = [FEATURES.index(name) for name in QUESTION_FEATURES]
-    kept = [q for q in questions if q[1]]
-    Q = np.array([[lead(pairs)[0][c] for c in qcols] for _, pairs, _, _ in kept])
-    a = np.array([int(answerable) for answerable, _, _, _ in kept])
-    judge = LogisticRegression(class_weight="balanced", max_iter=2000).fit(Q, a)
-    p = judge.predict_proba(Q)[:, 1]
-    groups = np.array([group for _, _, group, _ in kept])
-    named = np.array([n for _, _, _, n in kept])
+    def rates(t: float) -> dict[str, float]:
+        """Per group: answerable ones found (a question naming what no passage holds is left to that rule, so
+        not counted), the others abstained on (a missing name abstains)."""
+        answered = (best >= t) & ~named
+        return {g: float((answered == answerable)[member[g] & (~named if answerable[member[g]].all() else True)]
+                         .mean()) for g in groups}
 
-    def balanced(t: float) -> float:
-        """Right answers per corpus (answered if answerable, else abstained; a missing name always abstains),
-        averaged over the answerable corpora and over the others, then over both: no corpus outweighs another."""
-        answered = (p >= t) & ~named
-        right = {g: float((answered == (a == 1))[groups == g].mean()) for g in sorted(set(groups))}
-        yes = [right[g] for g in right if a[groups == g].any()]
-        no = [right[g] for g in right if not a[groups == g].any()]
-        return (sum(yes) / len(yes) + sum(no) / len(no)) / 2
+    yes = [g for g in groups if g.endswith("/answerable")]  # typo groups (4 to 6 questions) are only reported
+    no = [g for g in groups if not answerable[member[g]].any()]
 
-    best = max(np.linspace(0.05, 0.95, 91), key=balanced)
-    answered = (p >= best) & ~named
-    print("  per corpus at that threshold:",
-          {g: round(float((answered == (a == 1))[groups == g].mean()), 3) for g in sorted(set(groups))})
-    print(f"{len(questions)} tuning questions ({len(positives)} answerable): question-level balanced accuracy "
-          f"{balanced(best):.3f} at threshold {best:.2f} ({balanced(0.5):.3f} at 0.5)")
-    for name, w in zip(PASSAGE_FEATURES, chooser.coef_[0]):
-        print(f"  passage  {name:<15}{w:+.3f}")
-    for name, w in zip(QUESTION_FEATURES, judge.coef_[0]):
-        print(f"  question {name:<15}{w:+.3f}")
+    def score(t: float) -> tuple[float, float]:
+        """(the answerable questions found, averaged over corpora, up to `found`; then the mean abstained)."""
+        r = rates(t)
+        return min(found, sum(r[g] for g in yes) / len(yes)), sum(r[g] for g in no) / len(no)
+
+    threshold = max(np.round(np.linspace(0.01, 0.99, 99), 2), key=score)
+    chosen = rates(threshold)
+    if report:
+        within = np.mean([any(c["answers"] for c in r["candidates"]) for r in rows if r["answerable"]])
+        print(f"{len(rows)} tune questions in {len(groups)} groups; the answer is among the judged candidates for "
+              f"{within:.3f} of the {int(answerable.sum())} answerable ones")
+        print(f"threshold {threshold:.2f}: answerable found {score(threshold)[0]:.3f} averaged over corpora (aimed at "
+              f"{found}), mean abstained {score(threshold)[1]:.3f}")
+        for g in groups:
+            print(f"  {g:<28} {'abstained' if g in no else 'found':>9} {chosen[g]:.3f} ({size[g]})")
+        for name, coef in zip(features, judge.coef_[0]):
+            print(f"  question {name:<18}{coef:+.3f}")
+    return {
+        "question": {"weights": {n: round(float(v), 4) for n, v in zip(features, judge.coef_[0])},
+                     "intercept": round(float(judge.intercept_[0]), 4), "threshold": round(float(threshold), 2)},
+        "passage": {"weights": {n: round(float(v), 4) for n, v in zip(PASSAGE_FEATURES, chooser.coef_[0])},
+                    "intercept": round(float(chooser.intercept_[0]), 4)},
+        "rates": chosen, "questions": len(rows), "groups": len(groups),
+    }
+
+
+def main() -> None:
+    rows = collect()
+    model = fit(rows)
     if "--write" in sys.argv:
         out = ROOT / "src" / "docqa" / "data" / "abstention.json"
+        rates = ", ".join(f"{g} {v:.3f}" for g, v in model.pop("rates").items())
         out.write_text(json.dumps({
-            "description": "Two logistic models fitted by `python -m bench.fit_abstention --write` on the tuning "
-                           f"split ({len(questions)} questions, {len(positives)} answerable): `passage` picks the "
-                           "candidate that answers; `question` judges whether it does, answering at `threshold` "
-                           f"(question-level balanced accuracy {balanced(best):.3f}).",
-            "passage": {"weights": {n: round(float(w), 4) for n, w in zip(PASSAGE_FEATURES, chooser.coef_[0])},
-                        "intercept": round(float(chooser.intercept_[0]), 4)},
-            "question": {"weights": {n: round(float(w), 4) for n, w in zip(QUESTION_FEATURES, judge.coef_[0])},
-                         "intercept": round(float(judge.intercept_[0]), 4), "threshold": round(float(best), 2)},
+            "description": "Fitted by `PYTHONPATH=src HF_HUB_OFFLINE=1 python -m bench.fit_abstention --write` on "
+                           f"the eval suite's tune split ({model.pop('questions')} questions in "
+                           f"{model.pop('groups')} groups). `question` judges whether a candidate answers (search "
+                           "answers when a grounded candidate reaches `threshold`); `passage` picks the candidate "
+                           f"(order_by='model' only). Per group at the threshold: {rates}.",
+            **model,
         }, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {out}")
 
