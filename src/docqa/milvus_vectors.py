@@ -7,10 +7,11 @@
     stored.passage_vectors()    .reconstruct_n (an incremental build reusing unchanged documents)
 
 `MilvusVectors` gives both objects for one generation. Dense search is a Milvus search (FLAT, inner product:
-exact, like the folder's IndexFlatIP) that also returns the hits' vectors; the sentence vectors of the hits are
-then fetched in one `get`. When BM25 brings candidates that dense search did not, the first miss fetches all of
-BM25's candidates at once (the scores come from this module's `LexicalIndex` subclass, which notes them). What
-is fetched is kept in a bounded LRU cache (`CACHE_PASSAGES` passages, ~10 MB at 384 dims). The null cosine's
+exact, like the folder's IndexFlatIP) that also returns the hits' vectors. The first vector a question lacks
+fetches, in one `get` per collection, the sentence vectors of the dense hits and the vectors and sentence vectors
+of BM25's candidates (their scores come from this module's `LexicalIndex` subclass, which notes them): the
+candidates `Retriever._fuse` takes. So a question costs about three round trips: the search and two `get`s.
+What is fetched stays in a bounded LRU cache (`CACHE_PASSAGES` passages, ~10 MB at 384 dims). The null cosine's
 `bank @ vectors.T` becomes one Milvus search of the bank with limit 1, which gives each row's maximum: all that
 `.max(axis=1)` reads (see `_BestSentence`).
 
@@ -119,7 +120,6 @@ class MilvusVectors:
                 found.append(i)
                 self._put(i, np.asarray(e["dense"], dtype=np.float32), None)
         self._hint.dense, self._hint.k, self._hint.member = found, k, member
-        self._fetch([i for i in found if not self._has_sentences(i)], sentences_only=True)
         return scores, ids
 
     def _search(self, query: np.ndarray, k: int, expr: str | None, scoped: bool) -> list[list[dict[str, Any]]]:
@@ -196,23 +196,25 @@ class MilvusVectors:
 
     def _miss(self, i: int) -> None:
         """Fetch `i` and, in the same calls, the other candidates this question will look at: the dense hits
-        and BM25's top passages (as `Retriever._fuse` takes them), so a question costs a few round trips."""
+        (their vectors came with the search; their sentence vectors not yet) and BM25's top passages (as
+        `Retriever._fuse` takes them). A question costs the search and two `get`s: passage vectors, sentence
+        vectors."""
         wanted = [i]
+        wanted.extend(getattr(self._hint, "dense", ()))
         scores = getattr(self._hint, "scores", None)
         k = getattr(self._hint, "k", 0)
         if scores is not None and k and len(scores) == self.ntotal:
             member = getattr(self._hint, "member", None)
-            taken = 0
             for j in np.argsort(-scores, kind="stable")[:k]:
-                if scores[j] <= 0 or taken >= k:
+                if scores[j] <= 0:
                     break
-                if member is not None and not member(int(j)):
-                    continue
-                wanted.append(int(j))
-                taken += 1
-        wanted.extend(getattr(self._hint, "dense", ()))
-        wanted = [j for j in dict.fromkeys(wanted) if not self._complete(j)]
-        self._fetch(wanted)
+                if member is None or member(int(j)):
+                    wanted.append(int(j))
+        self._hint.dense, self._hint.scores = (), None  # used once: the next miss is another question's
+        wanted = list(dict.fromkeys(wanted))
+        cached = {j: self._get(j) for j in wanted}
+        self._fetch([j for j in wanted if cached[j] is None or cached[j][0] is None],
+                    [j for j in wanted if cached[j] is None or cached[j][1] is None])
 
     # ------------------------------------------------------------ fetching and the cache
 
@@ -222,14 +224,6 @@ class MilvusVectors:
             if got is not None:
                 self._cache.move_to_end(i)
             return got
-
-    def _has_sentences(self, i: int) -> bool:
-        got = self._get(i)
-        return got is not None and got[1] is not None
-
-    def _complete(self, i: int) -> bool:
-        got = self._get(i)
-        return got is not None and got[0] is not None and got[1] is not None
 
     def _put(self, i: int, vector: np.ndarray | None, sentences: np.ndarray | None) -> None:
         with self._lock:
@@ -241,39 +235,49 @@ class MilvusVectors:
             while len(self._cache) > self._capacity:
                 self._cache.popitem(last=False)
 
-    def _fetch(self, positions: list[int], sentences_only: bool = False) -> None:
-        if positions:
-            for i, (vector, sentences) in self._fetch_uncached(positions, sentences_only=sentences_only).items():
-                self._put(i, vector, sentences)
+    def _fetch(self, vectors_of: list[int], sentences_of: list[int]) -> None:
+        if vectors_of:
+            for i, vector in self._passage_vectors(vectors_of).items():
+                self._put(i, vector, None)
+        if sentences_of:
+            for i, block in self._sentence_blocks(sentences_of).items():
+                self._put(i, None, block)
 
-    def _fetch_uncached(self, positions: list[int], sentences_only: bool = False,
-                        passages_only: bool = False) -> dict[int, tuple[np.ndarray | None, np.ndarray | None]]:
-        """Passage vectors and sentence vectors of `positions` by primary key, a batch per `get`."""
-        where = {i: self.locate(i) for i in positions}
-        vectors: dict[int, np.ndarray | None] = dict.fromkeys(positions)
-        blocks: dict[int, np.ndarray | None] = dict.fromkeys(positions)
-        if not sentences_only:
-            pks = {f"{k}:{o}": i for i, (k, o) in where.items()}
-            for row in self._get_rows(self.passages, list(pks), "dense"):
-                vectors[pks[row["pk"]]] = np.asarray(row["dense"], dtype=np.float32)
-            lost = [i for i in positions if vectors[i] is None]
-            if lost:
-                raise self._gone(lost[0], "its vector")
-        if not passages_only:
-            pks2: dict[str, tuple[int, int]] = {}
-            for i, (k, o) in where.items():
-                for s in range(self.sentence_counts[i]):
-                    pks2[f"{k}:{o}:{s}"] = (i, s)
-            parts: dict[int, dict[int, list[float]]] = {i: {} for i in positions}
-            for row in self._get_rows(self.sentence_collection, list(pks2), "vector"):
-                i, s = pks2[row["pk"]]
-                parts[i][s] = row["vector"]
-            for i in positions:
-                if len(parts[i]) != self.sentence_counts[i]:
-                    raise self._gone(i, f"{self.sentence_counts[i] - len(parts[i])} of its sentence vectors")
-                blocks[i] = np.asarray([parts[i][s] for s in range(self.sentence_counts[i])],
-                                       dtype=np.float32).reshape(-1, self.dims)
-        return {i: (vectors[i], blocks[i]) for i in positions}
+    def _fetch_uncached(self, positions: list[int], passages_only: bool = False,
+                        ) -> dict[int, tuple[np.ndarray | None, np.ndarray | None]]:
+        vectors = self._passage_vectors(positions)
+        blocks = {} if passages_only else self._sentence_blocks(positions)
+        return {i: (vectors[i], blocks.get(i)) for i in positions}
+
+    def _passage_vectors(self, positions: list[int]) -> dict[int, np.ndarray]:
+        """Passage vectors by primary key, a batch per `get`."""
+        pks = {f"{k}:{o}": i for i, (k, o) in ((i, self.locate(i)) for i in positions)}
+        out: dict[int, np.ndarray] = {}
+        for row in self._get_rows(self.passages, list(pks), "dense"):
+            out[pks[row["pk"]]] = np.asarray(row["dense"], dtype=np.float32)
+        lost = [i for i in positions if i not in out]
+        if lost:
+            raise self._gone(lost[0], "its vector")
+        return out
+
+    def _sentence_blocks(self, positions: list[int]) -> dict[int, np.ndarray]:
+        """Each passage's sentence vectors, in order, by primary key, a batch per `get`."""
+        pks: dict[str, tuple[int, int]] = {}
+        for i in positions:
+            k, o = self.locate(i)
+            for s in range(self.sentence_counts[i]):
+                pks[f"{k}:{o}:{s}"] = (i, s)
+        parts: dict[int, dict[int, list[float]]] = {i: {} for i in positions}
+        for row in self._get_rows(self.sentence_collection, list(pks), "vector"):
+            i, s = pks[row["pk"]]
+            parts[i][s] = row["vector"]
+        out = {}
+        for i in positions:
+            if len(parts[i]) != self.sentence_counts[i]:
+                raise self._gone(i, f"{self.sentence_counts[i] - len(parts[i])} of its sentence vectors")
+            out[i] = np.asarray([parts[i][s] for s in range(self.sentence_counts[i])],
+                                dtype=np.float32).reshape(-1, self.dims)
+        return out
 
     def _get_rows(self, name: str, pks: list[str], field: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
