@@ -180,8 +180,8 @@ class MilvusVectors:
         out = []
         for at in range(a, b, GET_BATCH // 8):
             span = list(range(at, min(b, at + GET_BATCH // 8)))
-            fetched = self._fetch_uncached(span)
-            out.extend(fetched[i][1] for i in span)
+            blocks = self._sentence_blocks(span)
+            out.extend(blocks[i] for i in span)
         block = np.concatenate(out) if out else np.zeros((0, self.dims), np.float32)
         offset = first - int(self.sentence_rows[a])
         return block[offset : offset + last - first]
@@ -190,8 +190,8 @@ class MilvusVectors:
         out = []
         for at in range(first, first + count, GET_BATCH):
             span = list(range(at, min(first + count, at + GET_BATCH)))
-            fetched = self._fetch_uncached(span, passages_only=True)
-            out.extend(fetched[i][0] for i in span)
+            vectors = self._passage_vectors(span)
+            out.extend(vectors[i] for i in span)
         return np.asarray(out, dtype=np.float32).reshape(count, self.dims)
 
     def _miss(self, i: int) -> None:
@@ -242,12 +242,6 @@ class MilvusVectors:
         if sentences_of:
             for i, block in self._sentence_blocks(sentences_of).items():
                 self._put(i, None, block)
-
-    def _fetch_uncached(self, positions: list[int], passages_only: bool = False,
-                        ) -> dict[int, tuple[np.ndarray | None, np.ndarray | None]]:
-        vectors = self._passage_vectors(positions)
-        blocks = {} if passages_only else self._sentence_blocks(positions)
-        return {i: (vectors[i], blocks.get(i)) for i in positions}
 
     def _passage_vectors(self, positions: list[int]) -> dict[int, np.ndarray]:
         """Passage vectors by primary key, a batch per `get`."""
