@@ -292,9 +292,10 @@ class MilvusStore:
         rows = np.zeros(len(snap.chunks) + 1, dtype=np.int64)
         np.cumsum([len(c.sentences) for c in snap.chunks], out=rows[1:])
         vectors = MilvusVectors(self, snap.dims, self.live, snap.chunks, rows)
-        lexical = MilvusLexicalIndex([[c.text[a - c.start : b - c.start] for a, b in c.sentences]
-                                      for c in snap.chunks])
+        lexical = _compact(MilvusLexicalIndex([[c.text[a - c.start : b - c.start] for a, b in c.sentences]
+                                               for c in snap.chunks]))
         lexical.vectors = vectors
+        _trim()
         return StoredIndex(Path(self.location, snap.version), manifest, snap.chunks, vectors.dense,
                            vectors.sentences, rows, lexical)
 
@@ -492,6 +493,27 @@ def _chunk(row: dict[str, Any]) -> Chunk:
                  start=int(info["start"]), end=int(info["end"]), text=str(row["text"]),
                  sentences=tuple((int(s), int(e)) for s, e in info["sentences"]),
                  page=None if info.get("page") is None else int(info["page"]))
+
+
+def _trim() -> None:
+    """Hand the heap that reading the passages used (query results, the BM25 build) back to the system, on
+    glibc: without it a replica's RSS keeps their peak."""
+    import ctypes
+    import ctypes.util
+
+    with contextlib.suppress(OSError, AttributeError, TypeError):
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+
+
+def _compact(lexical: Any) -> Any:
+    """The BM25 index in the folder's compact form: saved and loaded back (term ids in arrays, bm25s
+    memory-mapped), instead of a Python set per sentence. The files live in a temporary folder that is deleted
+    at once; the mapping keeps their pages until the index is dropped."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="docqa-bm25-") as tmp:
+        lexical.save(Path(tmp))
+        return type(lexical).load(Path(tmp))
 
 
 def _matrix(rows: list[list[float]], dims: int) -> np.ndarray:
