@@ -90,6 +90,58 @@ def test_round_trip_is_exact(store: MilvusStore, two_docs, read_limit: int, monk
     assert all(text[c.start : c.end] == c.text for c in snap.chunks if c.source == SEED_FILE.name)
 
 
+def test_a_replica_holds_no_vectors_and_searches_as_faiss_does(store: MilvusStore, two_docs) -> None:
+    """`read` leaves the vectors in Milvus; dense search, reconstruct, sentence rows, the null cosine's
+    `bank @ vectors.T` and a search limited to one document answer as the in-memory FAISS index does."""
+    from docqa.ann import search_params
+    from docqa.milvus_vectors import MilvusDenseIndex, MilvusSentenceVectors
+
+    _write(store, two_docs)
+    served, memory = store.read(64), store.read_in_memory(64)
+    assert isinstance(served.faiss_index, MilvusDenseIndex)
+    assert isinstance(served.sentence_vectors, MilvusSentenceVectors)
+    with pytest.raises(TypeError, match="not held in memory"):
+        np.asarray(served.sentence_vectors)
+    n = memory.faiss_index.ntotal
+    assert served.faiss_index.ntotal == n and len(served.sentence_vectors) == len(memory.sentence_vectors)
+    queries = np.vstack([memory.faiss_index.reconstruct(i) for i in (0, n // 2, n - 1)]) + 0.01
+    for k in (1, 5, n + 3):
+        got, want = served.faiss_index.search(queries, k), memory.faiss_index.search(queries, k)
+        np.testing.assert_array_equal(got[1], want[1])
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-6)
+    allowed = np.array([c.source == "notes.txt" for c in memory.chunks])
+    got = served.faiss_index.search(queries, 10, params=search_params(served.faiss_index, allowed))
+    want = memory.faiss_index.search(queries, 10, params=search_params(memory.faiss_index, allowed))
+    np.testing.assert_array_equal(got[1], want[1])
+    assert set(got[1][got[1] >= 0]) == set(np.flatnonzero(allowed))
+    for i in range(n):
+        np.testing.assert_array_equal(served.faiss_index.reconstruct(i), memory.faiss_index.reconstruct(i))
+        np.testing.assert_array_equal(served.chunk_sentence_vectors(i), memory.chunk_sentence_vectors(i))
+    np.testing.assert_array_equal(served.passage_vectors(1, n - 2), memory.passage_vectors(1, n - 2))
+    rows = served.sentence_rows
+    np.testing.assert_array_equal(served.sentence_vectors[int(rows[1]) + 1 : int(rows[-2]) - 1],
+                                  memory.sentence_vectors[int(rows[1]) + 1 : int(rows[-2]) - 1])
+    bank = queries[:, ::-1].copy()
+    np.testing.assert_allclose((bank @ served.sentence_vectors.T).max(axis=1),
+                               (bank @ memory.sentence_vectors.T).max(axis=1), rtol=1e-5)
+
+
+def test_a_replica_ignores_rows_of_other_generations(store: MilvusStore, two_docs) -> None:
+    """Rows a newer build has written (not yet committed), or an older generation keeps, never come back."""
+    first, second = two_docs
+    _write(store, [first])
+    served = store.read(64)
+    n = served.faiss_index.ntotal
+    writer = store.writer(64)
+    writer.add(*second)
+    writer._flush()  # the second document's rows are in the collection; no generation lists them yet
+    queries = np.vstack(second[1])  # its own vectors: its rows are the best matches there are
+    _, ids = served.faiss_index.search(queries, 3)
+    assert ((ids >= 0) & (ids < n)).all()
+    best = (queries @ served.sentence_vectors.T).max(axis=1)
+    np.testing.assert_allclose(best, (queries @ np.asarray(first[2]).T).max(axis=1), rtol=1e-5)
+
+
 def test_unchanged_documents_are_not_written_again(store: MilvusStore, two_docs, tmp_path: Path) -> None:
     first = _write(store, two_docs)
     assert len(first.written) == 2

@@ -6,8 +6,9 @@ lists the documents it holds, in order, with the manifest. Readers follow the ne
 before its head leaves the previous generation answerable, and an unchanged document is neither embedded nor
 written again. What no head refers to any more is deleted after each commit (and by `recover`).
 
-Answers come from docqa's own ranking: `read` loads the passages and vectors into the same in-memory FAISS
-index and BM25 that the folder gives, so both stores answer alike.
+Answers come from docqa's own ranking over what `read` loads: the passages (text, offsets, sentence spans) and
+BM25 in memory, as the folder has them, and the vectors left in Milvus: dense search, passage and sentence
+vectors are Milvus searches and batched, cached fetches (`milvus_vectors`), so a replica holds no vectors.
 """
 from __future__ import annotations
 
@@ -48,8 +49,9 @@ class Snapshot:
     version: str
     manifest: str  # the manifest's JSON, as the writer committed it
     chunks: list[Chunk]
-    passage_vectors: np.ndarray
-    sentence_vectors: np.ndarray
+    passage_vectors: np.ndarray | None  # None when read without vectors
+    sentence_vectors: np.ndarray | None
+    dims: int = 0
 
 
 class MilvusStore:
@@ -99,8 +101,9 @@ class MilvusStore:
                           filter=f'key like "{HEAD}%"', output_fields=["key"])
         return max((r["key"] for r in rows), default=None)
 
-    def snapshot(self, dims: int | None = None) -> Snapshot:
-        """The newest generation, checked: every listed document complete, counts as the head says."""
+    def snapshot(self, dims: int | None = None, vectors: bool = True) -> Snapshot:
+        """The newest generation, checked: every listed document complete, counts as the head says. Without
+        `vectors`, the passages only (what a replica holds; `read`)."""
         with self._lock:
             for attempt in range(3):
                 heads = self._heads()
@@ -109,7 +112,7 @@ class MilvusStore:
                                      f"(run `docqa index --store {self.location}`)")
                 head = heads[-1]
                 try:
-                    return self._read_head(head, dims)
+                    return self._read_head(head, dims, vectors)
                 except IndexMismatchError:
                     raise
                 except StoreError:  # a newer commit may have deleted what this head lists: read the newer one
@@ -117,7 +120,9 @@ class MilvusStore:
                         raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _read_head(self, head: dict[str, Any], want_dims: int | None) -> Snapshot:
+    def _read_head(self, head: dict[str, Any], want_dims: int | None, vectors: bool = True) -> Snapshot:
+        """The generation `head` lists, checked complete. Without `vectors`, the passages only (text, offsets,
+        spans), and the sentence vectors counted in Milvus, not read."""
         value = head["value"]
         try:
             manifest = str(value["manifest"])
@@ -129,38 +134,69 @@ class MilvusStore:
         if want_dims is not None and dims != want_dims:
             raise IndexMismatchError(f"{self.location}: built with {dims}-d vectors, the model gives {want_dims}; "
                                      f"run `docqa index --store {self.location}` to rebuild")
-        passages = self._rows(self.target.collection("p", dims), [(k, n) for _, k, n, _ in docs],
-                              ["doc_key", "ordinal", "source", "text", "dense", "info"])
-        sentences = self._rows(self.target.collection("s", dims), [(k, m) for _, k, _, m in docs],
-                               ["pk", "doc_key", "ordinal", "vector"])
+        fields = ["doc_key", "ordinal", "source", "text", "info"] + (["dense"] if vectors else [])
+        passages = self._rows(self.target.collection("p", dims), [(k, n) for _, k, n, _ in docs], fields)
         by_doc: dict[str, list[dict[str, Any]]] = {}
         for row in passages:
             by_doc.setdefault(row["doc_key"], []).append(row)
         sentences_by: dict[tuple[str, int], list[tuple[int, list[float]]]] = {}
-        for row in sentences:
-            k = int(row["pk"].rsplit(":", 1)[1])
-            sentences_by.setdefault((row["doc_key"], int(row["ordinal"])), []).append((k, row["vector"]))
+        if vectors:
+            sentences = self._rows(self.target.collection("s", dims), [(k, m) for _, k, _, m in docs],
+                                   ["pk", "doc_key", "ordinal", "vector"])
+            for row in sentences:
+                k = int(row["pk"].rsplit(":", 1)[1])
+                sentences_by.setdefault((row["doc_key"], int(row["ordinal"])), []).append((k, row["vector"]))
+            counted: dict[str, int] = {}
+            for (key, _), own in sentences_by.items():
+                counted[key] = counted.get(key, 0) + len(own)
+        else:
+            counted = self._counts(self.target.collection("s", dims), [(k, m) for _, k, _, m in docs])
         chunks: list[Chunk] = []
-        vectors: list[list[float]] = []
+        passage_vectors: list[list[float]] = []
         sentence_vectors: list[list[float]] = []
         for source, key, count, sentence_count in docs:
             rows = sorted(by_doc.get(key, []), key=lambda r: r["ordinal"])
-            got = sum(len(sentences_by.get((key, r["ordinal"]), [])) for r in rows)
+            got = counted.get(key, 0)
             if len(rows) != count or got != sentence_count:
                 raise StoreError(f"{self.location}: document {source!r} is half-written ({len(rows)} of {count} "
                                  f"passages, {got} of {sentence_count} sentence vectors); "
                                  f"run `docqa index --store {self.location}` to rebuild")
             for row in rows:
                 chunk = _chunk(row)
+                chunks.append(chunk)
+                if not vectors:
+                    continue
                 own = sorted(sentences_by.get((key, row["ordinal"]), []))
                 if len(own) != len(chunk.sentences):
                     raise StoreError(f"{self.location}: passage {row['ordinal']} of {source!r} has {len(own)} "
                                      f"sentence vectors for {len(chunk.sentences)} sentences; run `docqa index`")
-                chunks.append(chunk)
-                vectors.append(row["dense"])
+                passage_vectors.append(row["dense"])
                 sentence_vectors.extend(v for _, v in own)
         self.live = [(key, count) for _, key, count, _ in docs]
-        return Snapshot(head["key"], manifest, chunks, _matrix(vectors, dims), _matrix(sentence_vectors, dims))
+        return Snapshot(head["key"], manifest, chunks, _matrix(passage_vectors, dims) if vectors else None,
+                        _matrix(sentence_vectors, dims) if vectors else None, dims)
+
+    def _counts(self, collection: str, docs: list[tuple[str, int]]) -> dict[str, int]:
+        """Rows per document in `collection`: one count(*) per batch of documents, and per document only when a
+        batch's total is not what the head says (to name the document that is short)."""
+        if not self._call("listing collections", self.client.has_collection, collection):
+            raise StoreError(f"{self.location}: collection {collection} is missing; "
+                             f"run `docqa index --store {self.location}` to rebuild")
+        self._call("loading the collection", self.client.load_collection, collection)
+
+        def count(keys: list[str]) -> int:
+            rows = self._call("counting sentence vectors", self.client.query, collection,
+                              filter=f"doc_key in {json.dumps(keys)}", output_fields=["count(*)"])
+            return int(rows[0]["count(*)"]) if rows else 0
+
+        out: dict[str, int] = {}
+        for at in range(0, len(docs), 500):
+            batch = docs[at : at + 500]
+            if count([k for k, _ in batch]) == sum(n for _, n in batch):
+                out.update(batch)
+            else:
+                out.update((k, count([k])) for k, _ in batch)
+        return out
 
     def search(self, vector: np.ndarray | None, text: str | None, limit: int, rrf_k: int = 60,
                sources: Sequence[str] | None = None) -> list[int]:
@@ -241,18 +277,39 @@ class MilvusStore:
                 + self._query_pieces(collection, [(key, middle, b)], fields))
 
     def read(self, dims: int | None = None) -> StoredIndex:
-        """The newest generation as the folder's StoredIndex (its `version` is the generation's key): the same
-        in-memory FAISS index, BM25 and sentence vectors, so the same answers."""
+        """The newest generation as a StoredIndex (its `version` is the generation's key). Passages' text,
+        offsets and BM25 are in memory, as the folder has them; the vectors stay in Milvus: the FAISS index and
+        the sentence vectors are `milvus_vectors` objects that search and fetch them (batched, cached)."""
+        from .manifest import Manifest
+        from .milvus_vectors import MilvusLexicalIndex, MilvusVectors
+        from .store import StoredIndex
+
+        snap = self.snapshot(dims, vectors=False)
+        manifest = Manifest.from_json(snap.manifest, Path(self.location))
+        if manifest.passage_count != len(snap.chunks):
+            raise StoreError(f"{self.location}: {len(snap.chunks)} passages, the manifest says "
+                             f"{manifest.passage_count}; run `docqa index --store {self.location}` to rebuild")
+        rows = np.zeros(len(snap.chunks) + 1, dtype=np.int64)
+        np.cumsum([len(c.sentences) for c in snap.chunks], out=rows[1:])
+        vectors = MilvusVectors(self, snap.dims, self.live, snap.chunks, rows)
+        lexical = _compact(MilvusLexicalIndex([[c.text[a - c.start : b - c.start] for a, b in c.sentences]
+                                               for c in snap.chunks]))
+        lexical.vectors = vectors
+        _trim()
+        return StoredIndex(Path(self.location, snap.version), manifest, snap.chunks, vectors.dense,
+                           vectors.sentences, rows, lexical)
+
+    def read_in_memory(self, dims: int | None = None) -> StoredIndex:
+        """The newest generation with every vector in memory (an in-memory FAISS index, as the folder loads):
+        the way the first Milvus store answered, kept to compare against."""
         from .ann import build_index
         from .lexical import LexicalIndex
         from .manifest import Manifest
         from .store import StoredIndex
 
         snap = self.snapshot(dims)
+        assert snap.passage_vectors is not None and snap.sentence_vectors is not None
         manifest = Manifest.from_json(snap.manifest, Path(self.location))
-        if manifest.passage_count != len(snap.chunks):
-            raise StoreError(f"{self.location}: {len(snap.chunks)} passages, the manifest says "
-                             f"{manifest.passage_count}; run `docqa index --store {self.location}` to rebuild")
         rows = np.zeros(len(snap.chunks) + 1, dtype=np.int64)
         np.cumsum([len(c.sentences) for c in snap.chunks], out=rows[1:])
         lexical = LexicalIndex([[c.text[a - c.start : b - c.start] for a, b in c.sentences] for c in snap.chunks])
@@ -436,6 +493,27 @@ def _chunk(row: dict[str, Any]) -> Chunk:
                  start=int(info["start"]), end=int(info["end"]), text=str(row["text"]),
                  sentences=tuple((int(s), int(e)) for s, e in info["sentences"]),
                  page=None if info.get("page") is None else int(info["page"]))
+
+
+def _trim() -> None:
+    """Hand the heap that reading the passages used (query results, the BM25 build) back to the system, on
+    glibc: without it a replica's RSS keeps their peak."""
+    import ctypes
+    import ctypes.util
+
+    with contextlib.suppress(OSError, AttributeError, TypeError):
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+
+
+def _compact(lexical: Any) -> Any:
+    """The BM25 index in the folder's compact form: saved and loaded back (term ids in arrays, bm25s
+    memory-mapped), instead of a Python set per sentence. The files live in a temporary folder that is deleted
+    at once; the mapping keeps their pages until the index is dropped."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="docqa-bm25-") as tmp:
+        lexical.save(Path(tmp))
+        return type(lexical).load(Path(tmp))
 
 
 def _matrix(rows: list[list[float]], dims: int) -> np.ndarray:
