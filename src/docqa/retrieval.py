@@ -235,6 +235,31 @@ class Retriever:
         wanted = set(sources)
         return np.array([c.source in wanted for c in self.stored.chunks], dtype=bool)
 
+    def _window_coverage(self, i: int, terms: list[str]) -> float:
+        """The idf-weighted share of the question's terms that the best two adjacent sentences of passage `i` hold
+        (its one sentence, if it has one): the question's words close together, as an answer states them, not
+        scattered over the passage."""
+        sentences = self.lexical.sentence_terms(i)
+        if not terms or not sentences:
+            return 0.0
+        return max(self.lexical.text_coverage(terms, sentences[k] | sentences[k + 1] if k + 1 < len(sentences)
+                                              else sentences[k]) for k in range(len(sentences)))
+
+    def _heading_of(self, i: int) -> int | None:
+        """The section heading (or headline) a passage stands under: the nearest heading before it in its
+        document (None when it has none, or is the document's first passage). Found once per index."""
+        headings: list[int | None] | None = getattr(self, "_headings", None)
+        if headings is None:
+            chunks = self.stored.chunks
+            headings = [None] * len(chunks)
+            current: dict[str, int] = {}
+            for j in sorted(range(len(chunks)), key=lambda j: (chunks[j].source, chunks[j].start)):
+                headings[j] = current.get(chunks[j].source)
+                if _is_headline(chunks[j]):
+                    current[chunks[j].source] = j
+            self._headings = headings
+        return headings[i] if i < len(headings) else None
+
     def _dense(self, vector: np.ndarray, allowed: np.ndarray | None) -> dict[int, float]:
         index = self.stored.faiss_index
         query = vector[None, :].astype(np.float32)
@@ -277,7 +302,17 @@ class Retriever:
             cosine = float(self.stored.faiss_index.reconstruct(i) @ vector)
         sentence_cosine = float((self.stored.chunk_sentence_vectors(i) @ vector).max())
         coverage = self.lexical.coverage(terms, i)
-        relevance = (cosine + sentence_cosine) / 2 + self.knobs.coverage_weight * coverage
+        knobs = self.knobs
+        # The passage's own words, plus those of its section heading that it lacks (the heading names its topic).
+        heading = self._heading_of(i)
+        covered = coverage
+        if heading is not None and terms:
+            covered = self.lexical.text_coverage(terms, self.lexical.passage_terms(i)
+                                                 | self.lexical.passage_terms(heading))
+        relevance = ((cosine + sentence_cosine) / 2 + knobs.coverage_weight * covered
+                     + knobs.window_coverage_weight * self._window_coverage(i, terms))
+        if heading is not None and knobs.heading_weight:
+            relevance += knobs.heading_weight * float(self.stored.faiss_index.reconstruct(heading) @ vector)
         return Hit(self.stored.chunks[i], i, score, cosine, sentence_cosine, coverage, relevance)
 
     def _highlighted(self, hits: list[Hit], vector: np.ndarray, terms: list[str]) -> list[Hit]:
