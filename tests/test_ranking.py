@@ -1,5 +1,5 @@
 """Ranking with the real model on small hand-written documents: the question's words close together in a passage,
-and the section heading a passage stands under, count toward its relevance (issue 9)."""
+the section heading a passage stands under and the passage before it count toward its relevance (issue 9)."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -34,6 +34,17 @@ spring the town fair fills the square. A new school opened near the station. The
 keeps the old registers.
 """
 
+FERRIES = """Crossings
+
+The red ferry runs from the north pier to the island.
+
+It leaves at seven in the morning and crosses the bay in forty minutes.
+
+The blue ferry runs from the south pier to the lighthouse.
+
+It leaves at noon and crosses the bay in an hour.
+"""
+
 
 def _assistant(tmp_path: Path, embedder, text: str, settings: Settings | None = None) -> Assistant:
     sources = tmp_path / "sources"
@@ -56,7 +67,7 @@ def _passage(assistant: Assistant, words: str) -> int:
 def test_each_passage_stands_under_the_nearest_heading_before_it(kitchen):
     retriever = kitchen.retriever
     chunks = retriever.stored.chunks
-    heading = {c.text: retriever._heading_of(i) for i, c in enumerate(chunks)}
+    heading = {c.text: retriever._context_of(i)[0] for i, c in enumerate(chunks)}
     name = {i: c.text for i, c in enumerate(chunks)}
     assert heading["Kitchen notes"] is None  # the headline opens the document: nothing above it
     assert name[heading["Bread"]] == "Kitchen notes"
@@ -74,12 +85,35 @@ def test_the_heading_names_the_topic_a_passage_leaves_unsaid(kitchen, monkeypatc
     answer = kitchen.ask(question)
     assert answer.found and "twenty-five minutes" in answer.passages[0].text
     # Without the heading it is a coin toss that the dense model calls for the bread.
-    monkeypatch.setattr(type(kitchen.retriever), "_heading_of", lambda self, i: None)
+    monkeypatch.setattr(type(kitchen.retriever), "_context_of", lambda self, i: (None, None))
     _, _, without = kitchen.retriever.judge(question)
     scores = {h.position: h.relevance for _, h in without}
     with_heading = {h.position: h.relevance for _, h in judged}
     bread = _passage(kitchen, "Shape it")
     assert with_heading[cake] - with_heading[bread] > scores[cake] - scores[bread]
+
+
+def test_each_passage_knows_the_one_before_it(kitchen):
+    retriever = kitchen.retriever
+    skewer, beat = _passage(kitchen, "skewer"), _passage(kitchen, "Beat the butter")
+    assert retriever._context_of(skewer)[1] == beat
+    assert retriever._context_of(0) == (None, None)
+
+
+def test_a_passage_that_goes_on_with_the_one_before_takes_its_subject(tmp_path, embedder, monkeypatch):
+    """"It leaves at seven" is about the red ferry only because the passage before it says so."""
+    ferries = _assistant(tmp_path, embedder, FERRIES)
+    question = "When does the red ferry leave?"
+    seven, noon = _passage(ferries, "seven in the morning"), _passage(ferries, "leaves at noon")
+    _, _, judged = ferries.retriever.judge(question)
+    relevance = {h.position: h.relevance for _, h in judged}
+    assert relevance[seven] > relevance[noon]
+    # The margin comes from the passage before, not from the dense model alone.
+    context = type(ferries.retriever)._context_of
+    monkeypatch.setattr(type(ferries.retriever), "_context_of", lambda self, i: (context(self, i)[0], None))
+    _, _, alone = ferries.retriever.judge(question)
+    without = {h.position: h.relevance for _, h in alone}
+    assert relevance[seven] - relevance[noon] > 2 * (without[seven] - without[noon])
 
 
 def test_words_close_together_count_more_than_words_scattered(tmp_path, embedder):

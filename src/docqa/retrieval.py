@@ -245,20 +245,24 @@ class Retriever:
         return max(self.lexical.text_coverage(terms, sentences[k] | sentences[k + 1] if k + 1 < len(sentences)
                                               else sentences[k]) for k in range(len(sentences)))
 
-    def _heading_of(self, i: int) -> int | None:
-        """The section heading (or headline) a passage stands under: the nearest heading before it in its
-        document (None when it has none, or is the document's first passage). Found once per index."""
-        headings: list[int | None] | None = getattr(self, "_headings", None)
-        if headings is None:
+    def _context_of(self, i: int) -> tuple[int | None, int | None]:
+        """The section heading (or headline) passage `i` stands under, the nearest heading before it in its
+        document, and the passage just before it there (None for either when there is none). Found once per
+        index."""
+        context: list[tuple[int | None, int | None]] | None = getattr(self, "_context", None)
+        if context is None:
             chunks = self.stored.chunks
-            headings = [None] * len(chunks)
-            current: dict[str, int] = {}
+            context = [(None, None)] * len(chunks)
+            heading: dict[str, int] = {}
+            previous: dict[str, int] = {}
             for j in sorted(range(len(chunks)), key=lambda j: (chunks[j].source, chunks[j].start)):
-                headings[j] = current.get(chunks[j].source)
+                source = chunks[j].source
+                context[j] = (heading.get(source), previous.get(source))
+                previous[source] = j
                 if _is_headline(chunks[j]):
-                    current[chunks[j].source] = j
-            self._headings = headings
-        return headings[i] if i < len(headings) else None
+                    heading[source] = j
+            self._context = context
+        return context[i] if i < len(context) else (None, None)
 
     def _dense(self, vector: np.ndarray, allowed: np.ndarray | None) -> dict[int, float]:
         index = self.stored.faiss_index
@@ -303,12 +307,18 @@ class Retriever:
         sentence_cosine = float((self.stored.chunk_sentence_vectors(i) @ vector).max())
         coverage = self.lexical.coverage(terms, i)
         knobs = self.knobs
-        # The passage's own words, plus those of its section heading that it lacks (the heading names its topic).
-        heading = self._heading_of(i)
+        # Coverage in context: the passage's own words, those of the section heading it stands under (which names
+        # its topic), and at `previous_weight` those of the passage before it (whose subject it often goes on with).
+        heading, previous = self._context_of(i)
         covered = coverage
-        if heading is not None and terms:
-            covered = self.lexical.text_coverage(terms, self.lexical.passage_terms(i)
-                                                 | self.lexical.passage_terms(heading))
+        if terms and (heading is not None or previous is not None):
+            present = self.lexical.passage_terms(i)
+            if heading is not None:
+                present = present | self.lexical.passage_terms(heading)
+            covered = self.lexical.text_coverage(terms, present)
+            if previous is not None and knobs.previous_weight:
+                before = self.lexical.passage_terms(previous) - present
+                covered += knobs.previous_weight * self.lexical.text_coverage(terms, before)
         relevance = ((cosine + sentence_cosine) / 2 + knobs.coverage_weight * covered
                      + knobs.window_coverage_weight * self._window_coverage(i, terms))
         if heading is not None and knobs.heading_weight:
