@@ -123,8 +123,9 @@ def test_words_close_together_count_more_than_words_scattered(tmp_path, embedder
     together, scattered = _passage(town, "opened its new library"), _passage(town, "rebuilt in 1975")
     assert retriever.lexical.coverage(terms, scattered) == pytest.approx(1.0)  # every word is in both passages
     assert retriever.lexical.coverage(terms, together) == pytest.approx(1.0)
-    assert retriever._window_coverage(together, terms) == pytest.approx(1.0)
-    assert retriever._window_coverage(scattered, terms) < 0.8
+    weights = [retriever.lexical.idf(t) for t in terms]
+    assert retriever._window_coverage(together, terms, weights) == pytest.approx(1.0)
+    assert retriever._window_coverage(scattered, terms, weights) < 0.8
     answer = town.ask("When did the museum open its new library?")
     assert answer.found and "1998" in answer.passages[0].highlight_text
 
@@ -142,4 +143,4 @@ def test_relevance_is_the_plain_mix_when_the_new_weights_are_off(tmp_path, embed
 
 
 def test_window_coverage_of_a_question_without_content_words_is_zero(kitchen):
-    assert kitchen.retriever._window_coverage(0, []) == 0.0
+    assert kitchen.retriever._window_coverage(0, [], []) == 0.0

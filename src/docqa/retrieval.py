@@ -235,15 +235,17 @@ class Retriever:
         wanted = set(sources)
         return np.array([c.source in wanted for c in self.stored.chunks], dtype=bool)
 
-    def _window_coverage(self, i: int, terms: list[str]) -> float:
-        """The idf-weighted share of the question's terms that the best two adjacent sentences of passage `i` hold
-        (its one sentence, if it has one): the question's words close together, as an answer states them, not
-        scattered over the passage."""
+    def _window_coverage(self, i: int, terms: list[str], weights: list[float]) -> float:
+        """The idf-weighted share of the question's terms (`weights`: their idf) that the best two adjacent
+        sentences of passage `i` hold (its one sentence, if it has one): the question's words close together, as an
+        answer states them, not scattered over the passage."""
+        total = sum(weights)
         sentences = self.lexical.sentence_terms(i)
-        if not terms or not sentences:
+        if not total or not sentences:
             return 0.0
-        return max(self.lexical.text_coverage(terms, sentences[k] | sentences[k + 1] if k + 1 < len(sentences)
-                                              else sentences[k]) for k in range(len(sentences)))
+        found = [{k for k, t in enumerate(terms) if t in words} for words in sentences]
+        pairs = [a | b for a, b in zip(found, found[1:])] or found
+        return max(sum(weights[k] for k in pair) for pair in pairs) / total
 
     def _context_of(self, i: int) -> tuple[int | None, int | None]:
         """The section heading (or headline) passage `i` stands under, the nearest heading before it in its
@@ -310,17 +312,17 @@ class Retriever:
         # Coverage in context: the passage's own words, those of the section heading it stands under (which names
         # its topic), and at `previous_weight` those of the passage before it (whose subject it often goes on with).
         heading, previous = self._context_of(i)
+        weights = [self.lexical.idf(t) for t in terms]
         covered = coverage
-        if terms and (heading is not None or previous is not None):
-            present = self.lexical.passage_terms(i)
-            if heading is not None:
-                present = present | self.lexical.passage_terms(heading)
-            covered = self.lexical.text_coverage(terms, present)
-            if previous is not None and knobs.previous_weight:
-                before = self.lexical.passage_terms(previous) - present
-                covered += knobs.previous_weight * self.lexical.text_coverage(terms, before)
+        if sum(weights) and (heading is not None or previous is not None):
+            own = self.lexical.passage_terms(i)
+            above = self.lexical.passage_terms(heading) if heading is not None else set()
+            before = self.lexical.passage_terms(previous) if previous is not None else set()
+            inside = sum(w for t, w in zip(terms, weights) if t in own or t in above)
+            beside = sum(w for t, w in zip(terms, weights) if t not in own and t not in above and t in before)
+            covered = (inside + knobs.previous_weight * beside) / sum(weights)
         relevance = ((cosine + sentence_cosine) / 2 + knobs.coverage_weight * covered
-                     + knobs.window_coverage_weight * self._window_coverage(i, terms))
+                     + knobs.window_coverage_weight * self._window_coverage(i, terms, weights))
         if heading is not None and knobs.heading_weight:
             relevance += knobs.heading_weight * float(self.stored.faiss_index.reconstruct(heading) @ vector)
         return Hit(self.stored.chunks[i], i, score, cosine, sentence_cosine, coverage, relevance)
