@@ -240,6 +240,37 @@ class Retriever:
         wanted = set(sources)
         return np.array([c.source in wanted for c in self.stored.chunks], dtype=bool)
 
+    def _window_coverage(self, i: int, terms: list[str], weights: list[float]) -> float:
+        """The idf-weighted share of the question's terms (`weights`: their idf) that the best two adjacent
+        sentences of passage `i` hold (its one sentence, if it has one): the question's words close together, as an
+        answer states them, not scattered over the passage."""
+        total = sum(weights)
+        sentences = self.lexical.sentence_terms(i)
+        if not total or not sentences:
+            return 0.0
+        found = [{k for k, t in enumerate(terms) if t in words} for words in sentences]
+        pairs = [a | b for a, b in zip(found, found[1:])] or found
+        return max(sum(weights[k] for k in pair) for pair in pairs) / total
+
+    def _context_of(self, i: int) -> tuple[int | None, int | None]:
+        """The section heading (or headline) passage `i` stands under, the nearest heading before it in its
+        document, and the passage just before it there (None for either when there is none). Found once per
+        index."""
+        context: list[tuple[int | None, int | None]] | None = getattr(self, "_context", None)
+        if context is None:
+            chunks = self.stored.chunks
+            context = [(None, None)] * len(chunks)
+            heading: dict[str, int] = {}
+            previous: dict[str, int] = {}
+            for j in sorted(range(len(chunks)), key=lambda j: (chunks[j].source, chunks[j].start)):
+                source = chunks[j].source
+                context[j] = (heading.get(source), previous.get(source))
+                previous[source] = j
+                if _is_headline(chunks[j]):
+                    heading[source] = j
+            self._context = context
+        return context[i] if i < len(context) else (None, None)
+
     def _dense(self, vector: np.ndarray, allowed: np.ndarray | None) -> dict[int, float]:
         index = self.stored.faiss_index
         query = vector[None, :].astype(np.float32)
@@ -282,7 +313,23 @@ class Retriever:
             cosine = float(self.stored.faiss_index.reconstruct(i) @ vector)
         sentence_cosine = float((self.stored.chunk_sentence_vectors(i) @ vector).max())
         coverage = self.lexical.coverage(terms, i)
-        relevance = (cosine + sentence_cosine) / 2 + self.knobs.coverage_weight * coverage
+        knobs = self.knobs
+        # Coverage in context: the passage's own words, those of the section heading it stands under (which names
+        # its topic), and at `previous_weight` those of the passage before it (whose subject it often goes on with).
+        heading, previous = self._context_of(i)
+        weights = [self.lexical.idf(t) for t in terms]
+        covered = coverage
+        if sum(weights) and (heading is not None or previous is not None):
+            own = self.lexical.passage_terms(i)
+            above = self.lexical.passage_terms(heading) if heading is not None else set()
+            before = self.lexical.passage_terms(previous) if previous is not None else set()
+            inside = sum(w for t, w in zip(terms, weights) if t in own or t in above)
+            beside = sum(w for t, w in zip(terms, weights) if t not in own and t not in above and t in before)
+            covered = (inside + knobs.previous_weight * beside) / sum(weights)
+        relevance = ((cosine + sentence_cosine) / 2 + knobs.coverage_weight * covered
+                     + knobs.window_coverage_weight * self._window_coverage(i, terms, weights))
+        if heading is not None and knobs.heading_weight:
+            relevance += knobs.heading_weight * float(self.stored.faiss_index.reconstruct(heading) @ vector)
         return Hit(self.stored.chunks[i], i, score, cosine, sentence_cosine, coverage, relevance)
 
     def _highlighted(self, hits: list[Hit], vector: np.ndarray, terms: list[str]) -> list[Hit]:
