@@ -1,9 +1,11 @@
-"""Retrieval: dense (FAISS) and BM25 search fused by reciprocal rank, the answering sentence, and abstention.
+"""Retrieval: dense (FAISS) and BM25 search fused by reciprocal rank, ranking by relevance, and abstention.
 
 Candidates come from dense and BM25 search fused by reciprocal rank; they are then ordered by relevance: the mean
-of the passage's cosine and its best sentence's cosine, plus a share of the question's distinctive wording
-(idf-weighted) that the passage contains. Whether the best passage answers at all is decided by `abstention`
-from signals that mean the same in any corpus (see there); it never depends on how many passages are shown."""
+of the passage's cosine and its best sentence's cosine, plus the share of the question's distinctive wording
+(idf-weighted) that the passage holds (its section heading's words counting as its own, the passage before's at
+half weight), plus the share found in two adjacent sentences and a little of the heading's cosine. Whether the
+best passage answers at all is decided by `abstention` from signals that mean the same in any corpus (see there);
+it never depends on how many passages are shown. The answering sentence is chosen by `highlight`."""
 from __future__ import annotations
 
 import functools
@@ -16,8 +18,8 @@ import numpy as np
 
 from . import abstention
 from .embedding import Embedder, QueryEncoding
-from .highlight import answering_span
 from .errors import IndexMismatchError
+from .highlight import answering_span
 from .lexical import LexicalIndex, QueryWord, word_pattern
 from .settings import Settings
 from .store import StoredIndex
