@@ -91,8 +91,9 @@ def test_round_trip_is_exact(store: MilvusStore, two_docs, read_limit: int, monk
 
 
 def test_a_replica_holds_no_vectors_and_searches_as_faiss_does(store: MilvusStore, two_docs) -> None:
-    """`read` leaves the vectors in Milvus; dense search, reconstruct, sentence rows, the null cosine's
-    `bank @ vectors.T` and a search limited to one document answer as the in-memory FAISS index does."""
+    """`read` leaves the vectors in Milvus; dense search, reconstruct, sentence rows, the null cosine's best
+    sentences and a search limited to one document (or to any set of passages) answer as the in-memory FAISS
+    index does."""
     from docqa.ann import search_params
     from docqa.milvus_vectors import MilvusDenseIndex, MilvusSentenceVectors
 
@@ -114,6 +115,10 @@ def test_a_replica_holds_no_vectors_and_searches_as_faiss_does(store: MilvusStor
     want = memory.faiss_index.search(queries, 10, params=search_params(memory.faiss_index, allowed))
     np.testing.assert_array_equal(got[1], want[1])
     assert set(got[1][got[1] >= 0]) == set(np.flatnonzero(allowed))
+    alternate = np.arange(n) % 2 == 1  # any mask, not only whole documents: every other passage
+    got = served.faiss_index.search(queries, n, params=search_params(served.faiss_index, alternate))
+    want = memory.faiss_index.search(queries, n, params=search_params(memory.faiss_index, alternate))
+    np.testing.assert_array_equal(got[1], want[1])
     for i in range(n):
         np.testing.assert_array_equal(served.faiss_index.reconstruct(i), memory.faiss_index.reconstruct(i))
         np.testing.assert_array_equal(served.chunk_sentence_vectors(i), memory.chunk_sentence_vectors(i))
@@ -122,8 +127,9 @@ def test_a_replica_holds_no_vectors_and_searches_as_faiss_does(store: MilvusStor
     np.testing.assert_array_equal(served.sentence_vectors[int(rows[1]) + 1 : int(rows[-2]) - 1],
                                   memory.sentence_vectors[int(rows[1]) + 1 : int(rows[-2]) - 1])
     bank = queries[:, ::-1].copy()
-    np.testing.assert_allclose((bank @ served.sentence_vectors.T).max(axis=1),
-                               (bank @ memory.sentence_vectors.T).max(axis=1), rtol=1e-5)
+    np.testing.assert_allclose(served.best_sentence_cosines(bank), memory.best_sentence_cosines(bank), rtol=1e-5)
+    np.testing.assert_allclose(memory.best_sentence_cosines(bank), (bank @ memory.sentence_vectors.T).max(axis=1),
+                               rtol=1e-5)
 
 
 def test_a_replica_ignores_rows_of_other_generations(store: MilvusStore, two_docs) -> None:
@@ -138,7 +144,7 @@ def test_a_replica_ignores_rows_of_other_generations(store: MilvusStore, two_doc
     queries = np.vstack(second[1])  # its own vectors: its rows are the best matches there are
     _, ids = served.faiss_index.search(queries, 3)
     assert ((ids >= 0) & (ids < n)).all()
-    best = (queries @ served.sentence_vectors.T).max(axis=1)
+    best = served.best_sentence_cosines(queries)
     np.testing.assert_allclose(best, (queries @ np.asarray(first[2]).T).max(axis=1), rtol=1e-5)
 
 

@@ -99,6 +99,9 @@ def build_hnsw(vectors: np.ndarray, m: int = HNSW_M, ef_construction: int = HNSW
 def search_params(index: Any, allowed: np.ndarray) -> Any:
     """Search parameters that restrict a search to the ids in `allowed` (a boolean mask), keeping the
     index's own settings (efSearch, nprobe)."""
+    own = getattr(index, "search_params", None)
+    if own is not None:  # an index served by another store (Milvus) filters in its own way
+        return own(allowed)
     import faiss
 
     selector = faiss.IDSelectorBatch(np.flatnonzero(allowed).astype(np.int64))

@@ -2,8 +2,8 @@
 
 `Retriever` and the highlight use three things of a loaded index that hold vectors:
 
-    stored.faiss_index          .search(query, k[, params]), .reconstruct(i), .ntotal   (dense candidates, cosines)
-    stored.sentence_vectors     len(), rows i..j (via chunk_sentence_vectors), `bank @ vectors.T` (null cosine)
+    stored.faiss_index          .search(query, k[, params]), .search_params(mask), .reconstruct(i), .ntotal
+    stored.sentence_vectors     len(), rows i..j (via chunk_sentence_vectors), .best_sentence_cosines (null cosine)
     stored.passage_vectors()    .reconstruct_n (an incremental build reusing unchanged documents)
 
 `MilvusVectors` gives both objects for one generation. Dense search is a Milvus search (FLAT, inner product:
@@ -11,9 +11,10 @@ exact, like the folder's IndexFlatIP) that also returns the hits' vectors. The f
 fetches, in one `get` per collection, the sentence vectors of the dense hits and the vectors and sentence vectors
 of BM25's candidates (their scores come from this module's `LexicalIndex` subclass, which notes them): the
 candidates `Retriever._fuse` takes. So a question costs about three round trips: the search and two `get`s.
-What is fetched stays in a bounded LRU cache (`CACHE_PASSAGES` passages, ~10 MB at 384 dims). The null cosine's
-`bank @ vectors.T` becomes one Milvus search of the bank with limit 1, which gives each row's maximum: all that
-`.max(axis=1)` reads (see `_BestSentence`).
+What is fetched stays in a bounded LRU cache (`CACHE_PASSAGES` passages, ~10 MB at 384 dims). The null cosine
+(`StoredIndex.best_sentence_cosines`) is one Milvus search of the question bank with limit 1. A search limited to
+some passages (`ann.search_params` asks the index for its own parameters) becomes a filter on document keys and,
+for a document only partly admitted, ordinals.
 
 A replica then holds passages' text, offsets and BM25 in memory, but no vectors.
 """
@@ -24,6 +25,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -80,25 +82,25 @@ class MilvusVectors:
     def generation_filter(self) -> str:
         return f"doc_key in {json.dumps(self.keys)}"
 
-    def allowed_filter(self, member) -> str | None:
-        """A Milvus filter for the passages `member(i)` admits; None when it admits none. Checked per document
-        (first and last passage; every passage of a document that is in): `sources=` admits whole documents."""
+    def allowed_filter(self, allowed: np.ndarray) -> str | None:
+        """A Milvus filter for the passages the boolean mask `allowed` admits; None when it admits none: whole
+        documents by key, others by key and ordinal."""
         whole, parts = [], []
         for key, a, b in zip(self.keys, self.starts, self.starts[1:]):
-            if b == a or not (member(a) or member(b - 1)):
+            inside = allowed[a:b]
+            if b == a or not inside.any():
                 continue
-            inside = [o for o in range(b - a) if member(a + o)]
-            if len(inside) == b - a:
+            if inside.all():
                 whole.append(key)
-            elif inside:
-                parts.append(f'(doc_key == "{key}" and ordinal in {json.dumps(inside)})')
+            else:
+                parts.append(f'(doc_key == "{key}" and ordinal in {json.dumps(np.flatnonzero(inside).tolist())})')
         if whole:
             parts.insert(0, f"doc_key in {json.dumps(whole)}")
         return " or ".join(parts) or None
 
     # ------------------------------------------------------------ search
 
-    def search(self, query: np.ndarray, k: int, member=None) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """FAISS's answer shape: (scores, ids), each (nq, k), padded as FAISS pads (-FLT_MAX, -1)."""
         query = np.asarray(query, dtype=np.float32).reshape(-1, self.dims)
         scores = np.full((len(query), k), -np.finfo(np.float32).max, dtype=np.float32)
@@ -106,11 +108,11 @@ class MilvusVectors:
         if k <= 0 or not self.ntotal:
             return scores, ids
         expr = None
-        if member is not None:
-            expr = self.allowed_filter(member)  # lists live documents only: no generation filter needed
+        if allowed is not None:
+            expr = self.allowed_filter(allowed)  # lists live documents only: no generation filter needed
             if expr is None:
                 return scores, ids
-        hits = self._search(query, k, expr, member is not None)
+        hits = self._search(query, k, expr, allowed is not None)
         found: list[int] = []
         for row, result in enumerate(hits):
             for col, h in enumerate(result[:k]):
@@ -119,7 +121,7 @@ class MilvusVectors:
                 scores[row, col], ids[row, col] = h["distance"], i
                 found.append(i)
                 self._put(i, np.asarray(e["dense"], dtype=np.float32), None)
-        self._hint.dense, self._hint.k, self._hint.member = found, k, member
+        self._hint.dense, self._hint.k, self._hint.allowed = found, k, allowed
         return scores, ids
 
     def _search(self, query: np.ndarray, k: int, expr: str | None, scoped: bool) -> list[list[dict[str, Any]]]:
@@ -204,11 +206,11 @@ class MilvusVectors:
         scores = getattr(self._hint, "scores", None)
         k = getattr(self._hint, "k", 0)
         if scores is not None and k and len(scores) == self.ntotal:
-            member = getattr(self._hint, "member", None)
+            allowed = getattr(self._hint, "allowed", None)
             for j in np.argsort(-scores, kind="stable")[:k]:
                 if scores[j] <= 0:
                     break
-                if member is None or member(int(j)):
+                if allowed is None or allowed[j]:
                     wanted.append(int(j))
         self._hint.dense, self._hint.scores = (), None  # used once: the next miss is another question's
         wanted = list(dict.fromkeys(wanted))
@@ -296,9 +298,17 @@ def target_name(store: MilvusStore, kind: str, dims: int) -> str:
     return store.target.collection(kind, dims)
 
 
+@dataclass(frozen=True)
+class AllowedPassages:
+    """Search parameters that limit a Milvus-served search to the passages a boolean mask admits (what
+    `ann.search_params` returns for a `MilvusDenseIndex`)."""
+
+    allowed: np.ndarray
+
+
 class MilvusDenseIndex:
     """What `Retriever` uses of a FAISS index, answered by Milvus: `search`, `reconstruct`, `reconstruct_n`,
-    `ntotal`, `d`. `params` from `ann.search_params` (a FAISS ID selector) becomes a Milvus filter."""
+    `ntotal`, `d`, and `search_params` (a mask of allowed passages becomes a Milvus filter)."""
 
     def __init__(self, vectors: MilvusVectors) -> None:
         self._v = vectors
@@ -308,10 +318,11 @@ class MilvusDenseIndex:
     def ntotal(self) -> int:
         return self._v.ntotal
 
-    def search(self, query: np.ndarray, k: int, params: Any = None) -> tuple[np.ndarray, np.ndarray]:
-        selector = getattr(params, "sel", None) if params is not None else None
-        member = None if selector is None else selector.is_member
-        return self._v.search(query, int(k), member)
+    def search_params(self, allowed: np.ndarray) -> AllowedPassages:
+        return AllowedPassages(np.asarray(allowed, dtype=bool))
+
+    def search(self, query: np.ndarray, k: int, params: AllowedPassages | None = None) -> tuple[np.ndarray, np.ndarray]:
+        return self._v.search(query, int(k), None if params is None else params.allowed)
 
     def reconstruct(self, i: int) -> np.ndarray:
         return self._v.passage(int(i)).copy()
@@ -322,7 +333,7 @@ class MilvusDenseIndex:
 
 class MilvusSentenceVectors:
     """The generation's sentence vectors as `StoredIndex.sentence_vectors`: len(), shape, slices of rows (one
-    passage's rows come from the cache), and `bank @ vectors.T` (see `_BestSentence`)."""
+    passage's rows come from the cache), and each query's best sentence (`best_sentence_cosines`)."""
 
     __array_ufunc__ = None  # numpy defers `ndarray @ this` to __rmatmul__ instead of converting it
 
@@ -347,25 +358,12 @@ class MilvusSentenceVectors:
             return self._v.sentence_block(p)
         return self._v.rows(first, last)
 
-    @property
-    def T(self) -> _BestSentence:  # noqa: N802 (numpy's name)
-        return _BestSentence(self._v)
+    def best_sentence_cosines(self, queries: np.ndarray) -> np.ndarray:
+        """Each query's best inner product with any sentence vector of this generation (one Milvus search)."""
+        return self._v.best_sentence(queries)[:, 0]
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         raise TypeError("Milvus sentence vectors are not held in memory; read row ranges (vectors[a:b])")
-
-
-class _BestSentence:
-    """`bank @ sentence_vectors.T` for the null cosine, which reads only each row's maximum: one Milvus search
-    of the bank, limit 1, gives a (len(bank), 1) matrix whose `.max(axis=1)` equals the full product's."""
-
-    __array_ufunc__ = None
-
-    def __init__(self, vectors: MilvusVectors) -> None:
-        self._v = vectors
-
-    def __rmatmul__(self, bank: np.ndarray) -> np.ndarray:
-        return self._v.best_sentence(bank)
 
 
 class MilvusLexicalIndex(LexicalIndex):

@@ -101,12 +101,11 @@ class Retriever:
         """Mean and spread of the best sentence cosine that unrelated questions reach in this index: the
         per-index reference that makes a cosine mean the same in a 10-passage and a 10,000-passage corpus."""
         if self._null is None:
-            vectors = self.stored.sentence_vectors
-            if not len(vectors):
+            if not len(self.stored.sentence_vectors):
                 self._null = (0.0, 1.0)
             else:
                 bank = np.asarray(self.embedder.encode_queries(list(_null_questions())), dtype=np.float32)
-                best = (bank @ vectors.T).max(axis=1)
+                best = self.stored.best_sentence_cosines(bank)
                 self._null = (float(best.mean()), max(float(best.std()), 0.02))
         return self._null
 

@@ -81,6 +81,14 @@ class StoredIndex:
         """The sentence vectors of chunk `i`."""
         return self.sentence_vectors[self.sentence_rows[i] : self.sentence_rows[i + 1]]
 
+    def best_sentence_cosines(self, queries: np.ndarray) -> np.ndarray:
+        """Each query vector's best cosine with any sentence of this index (a store that keeps its vectors
+        elsewhere answers it there)."""
+        own = getattr(self.sentence_vectors, "best_sentence_cosines", None)
+        if own is not None:
+            return np.asarray(own(queries), dtype=np.float32)
+        return (np.asarray(queries, dtype=np.float32) @ self.sentence_vectors.T).max(axis=1)
+
 
 class IndexStore(Protocol):
     """What indexing and a long-running Assistant need from a store: the FAISS folder here (`FolderStore`);
