@@ -305,7 +305,7 @@ class Assistant:
         if is_overview_request(text):
             return checked(overview(text, [to_passage(h) for h in retriever.openings(sources)]))
         if is_bare_why(text) and messages:
-            return checked(self._why(text, messages, top_k, sources, scope))
+            return checked(self._why(retriever, text, messages, top_k, sources, scope))
         result = retriever.search(text, top_k, sources)
         if result.reading is not None and result.reading.foreign and not result.found:
             return not_english(text)
@@ -314,43 +314,22 @@ class Assistant:
             names_nothing = result.reading is None or not result.reading.words
             result = _prefer(result, retriever.search(query, top_k, sources), refers_back(text) or names_nothing)
         if messages:
-            result = self._stay_on_topic(result, messages, top_k, sources)
+            result = _stay_on_topic(retriever, result, messages, top_k, sources, self.settings.retrieval.topic_ratio)
         return checked(build_answer(text, result.query, result.hits, result.found, scope))
 
-    def _stay_on_topic(self, result: SearchResult, messages: list[dict[str, str]], top_k: int,
-                       sources: Collection[str] | None) -> SearchResult:
-        """In a conversation, a question is most likely about the document the last answer quoted: when the
-        search lands in another document, the same search within that document wins if it answers and is
-        nearly as relevant (`RetrievalSettings.topic_ratio`)."""
-        title = previous_title(messages)
-        current = {c.source for c in self.retriever.stored.chunks if c.title == title} if title else set()
-        if sources is not None:
-            current &= set(sources)
-        if not current or (result.hits and result.hits[0].chunk.source in current):
-            return result
-        within = self.retriever.search(result.query, top_k, current)
-        if not within.hits or not result.hits:
-            return within if within.found else result
-        ratio = within.hits[0].relevance / result.hits[0].relevance if result.hits[0].relevance > 0 else 0.0
-        if within.found and (not result.found or ratio >= self.settings.retrieval.topic_ratio):
-            return within
-        if result.found and ratio >= 1.0:  # answerable, and this document holds a passage at least as relevant
-            return replace(within, found=True, probability=result.probability, signals=result.signals)
-        return result
-
-    def _why(self, text: str, messages: list[dict[str, str]], top_k: int, sources: Collection[str] | None,
-             scope: str) -> Answer:
+    def _why(self, retriever: Retriever, text: str, messages: list[dict[str, str]], top_k: int,
+             sources: Collection[str] | None, scope: str) -> Answer:
         """ "Why?" after an answer: the passage that answer quoted, if it states a reason; else the passage found
         for the previous question and this one, if its answering sentence states a reason; else "doesn't say
         why"."""
         quote = previous_quote(messages)
         if quote is None:
             return no_reason(text, "", [], scope)
-        result = self.retriever.search(quote, top_k, sources)
+        result = retriever.search(quote, top_k, sources)
         if result.found and states_reason(result.hits[0].chunk.text):
             return build_answer(text, result.query, result.hits[:1], True, scope)
         query = resolve_query(text, messages, self.settings.max_question_chars)
-        elsewhere = self.retriever.search(query, top_k, sources) if query != text else None
+        elsewhere = retriever.search(query, top_k, sources) if query != text else None
         if elsewhere is not None and elsewhere.found and states_reason(_highlight_text(elsewhere.hits[0])):
             return build_answer(text, elsewhere.query, elsewhere.hits[:1], True, scope)
         return no_reason(text, result.query, [to_passage(h) for h in result.hits[:1]], scope)
@@ -420,6 +399,29 @@ def _safe_name(name: str) -> str:
     if Path(name).suffix.lower() not in READERS:
         raise SourceError(f"{name}: unsupported type; docqa reads {', '.join(sorted(READERS))}")
     return name
+
+
+def _stay_on_topic(retriever: Retriever, result: SearchResult, messages: list[dict[str, str]], top_k: int,
+                   sources: Collection[str] | None, topic_ratio: float) -> SearchResult:
+    """In a conversation, a question is most likely about the document the last answer quoted: when the search
+    lands in another document, the same search within that document wins if it answers and is nearly as relevant
+    (`RetrievalSettings.topic_ratio`), or if it is at least as relevant and the question is answerable."""
+    title = previous_title(messages)
+    indexed = retriever.stored.manifest.sources
+    current = {name for name, entry in indexed.items() if entry.title == title} if title else set()
+    if sources is not None:
+        current &= set(sources)
+    if not current or (result.hits and result.hits[0].chunk.source in current):
+        return result
+    within = retriever.search(result.query, top_k, current)
+    if not within.hits or not result.hits:
+        return within if within.found else result
+    ratio = within.hits[0].relevance / result.hits[0].relevance if result.hits[0].relevance > 0 else 0.0
+    if within.found and (not result.found or ratio >= topic_ratio):
+        return within
+    if result.found and ratio >= 1.0:  # answerable, and this document holds a passage at least as relevant
+        return replace(within, found=True, probability=result.probability, signals=result.signals)
+    return result
 
 
 def _highlight_text(hit: Hit) -> str:
