@@ -115,28 +115,30 @@ _DOCUMENT_WORDS = frozenset(
 _FORM_WORDS = frozenset(
     "what what's whats is are was were it it's its this that these those they them all each every any of the a an "
     "in on me us please can could would will you your my our give tell write make provide show do does did say "
-    "says said for quick short brief main key general overall high level high-level one line each big picture "
+    "says said for quick short brief main key general overall high level high-level one line big picture "
     "i we have got so far up just there there's and or to be".split())
 _OVERVIEW_WORD = re.compile(r"[a-z0-9][a-z0-9;'’-]*", re.IGNORECASE)
 
 
+def _words(text: str) -> list[str]:
+    """The words of `text`, lower-cased, with typographic apostrophes made plain."""
+    return [w.replace("’", "'").lower() for w in _OVERVIEW_WORD.findall(text)]
+
+
 def is_overview_request(question: str) -> bool:
     """ "What is this about?", "Summarize the article": a request for what the documents are, not a search."""
-    words = [w.replace("’", "'").lower() for w in _OVERVIEW_WORD.findall(question)]
+    words = _words(question)
     if not words or words[:2] in (["what", "about"], ["how", "about"], ["and", "what"]):  # follow-ups
         return False
-    cue = any(w in _OVERVIEW_CUES for w in words) or words[:2] in (["what's", "in"], ["whats", "in"]) or \
-        words[:3] == ["what", "is", "in"]
-    return (cue and all(w == "in" or w in _OVERVIEW_CUES or w in _DOCUMENT_WORDS or w in _FORM_WORDS for w in words))
+    cue = any(w in _OVERVIEW_CUES for w in words) or words[:2] in (["what's", "in"], ["whats", "in"]) \
+        or words[:3] == ["what", "is", "in"]
+    return cue and all(w in _OVERVIEW_CUES or w in _DOCUMENT_WORDS or w in _FORM_WORDS for w in words)
 
 
 def is_bare_why(question: str) -> bool:
     """ "Why?", "Why would that help?": asks for the reason behind the previous answer and names nothing itself."""
     match = _WHY_OPENING.match(question.strip())
-    if match is None:
-        return False
-    rest = [w.replace("’", "'").lower() for w in _OVERVIEW_WORD.findall(match.group(2))]
-    return all(w in _WHY_FILLER for w in rest)
+    return match is not None and all(w in _WHY_FILLER for w in _words(match.group(2)))
 
 
 def looks_like_follow_up(question: str) -> bool:
