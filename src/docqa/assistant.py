@@ -29,7 +29,7 @@ from .retrieval import Retriever, SearchResult
 from .settings import Settings, default_index_dir, default_sources, default_store
 from .sources import READERS, SourceFile, file_sha256, load_document, show_names
 from .store import FolderStore, StoredIndex
-from .types import Answer, Chunk, Document, Hit
+from .types import Answer, Chunk, Document
 
 log = logging.getLogger("docqa")
 
@@ -330,7 +330,7 @@ class Assistant:
             return build_answer(text, result.query, result.hits[:1], True, scope)
         query = resolve_query(text, messages, self.settings.max_question_chars)
         elsewhere = retriever.search(query, top_k, sources) if query != text else None
-        if elsewhere is not None and elsewhere.found and states_reason(_highlight_text(elsewhere.hits[0])):
+        if elsewhere is not None and elsewhere.found and states_reason(to_passage(elsewhere.hits[0]).highlight_text):
             return build_answer(text, elsewhere.query, elsewhere.hits[:1], True, scope)
         return no_reason(text, result.query, [to_passage(h) for h in result.hits[:1]], scope)
 
@@ -422,12 +422,6 @@ def _stay_on_topic(retriever: Retriever, result: SearchResult, messages: list[di
     if result.found and ratio >= 1.0:  # answerable, and this document holds a passage at least as relevant
         return replace(within, found=True, probability=result.probability, signals=result.signals)
     return result
-
-
-def _highlight_text(hit: Hit) -> str:
-    """The sentence(s) a returned hit highlights."""
-    assert hit.highlight is not None
-    return hit.chunk.text[hit.highlight[0] - hit.chunk.start : hit.highlight[1] - hit.chunk.start]
 
 
 def _prefer(alone: SearchResult, with_context: SearchResult, refers_back: bool) -> SearchResult:

@@ -76,6 +76,7 @@ class Retriever:
         self.vocabulary = frozenset(w.lower() for c in stored.chunks for w in word_pattern().findall(c.text))
         self.speller = Speller(self.vocabulary, self.knobs.letters_per_edit)
         self._null: tuple[float, float] | None = None
+        self._context: list[tuple[int | None, int | None]] | None = None  # filled by _context_of on first use
         self._source_terms: dict[str, set[str]] = {}  # per document, filled by _terms_of
         self._openings: dict[str, int] = {}  # each document's first body passage (its headline if it has no body)
         self._headlines: dict[str, int] = {}  # each document's headline passage (paragraph 1 = its title), if any
@@ -167,7 +168,8 @@ class Retriever:
         dense = self._dense(vector, allowed)
         bm25 = self.lexical.scores(terms)
         fused = self._fuse(dense, bm25, allowed)
-        hits = [self._hit(i, s, vector, terms, dense) for i, s in fused]
+        weights = [self.lexical.idf(t) for t in terms]  # once per question, not per candidate
+        hits = [self._hit(i, s, vector, terms, weights, dense) for i, s in fused]
         hits.sort(key=lambda h: (-h.relevance, -h.fused, h.position))
         judged = hits[: self.knobs.judged]
         top = max((float(bm25[h.position]) for h in judged), default=0.0)
@@ -257,7 +259,7 @@ class Retriever:
         """The section heading (or headline) passage `i` stands under, the nearest heading before it in its
         document, and the passage just before it there (None for either when there is none). Found once per
         index."""
-        context: list[tuple[int | None, int | None]] | None = getattr(self, "_context", None)
+        context = self._context
         if context is None:
             chunks = self.stored.chunks
             context = [(None, None)] * len(chunks)
@@ -308,7 +310,8 @@ class Retriever:
             rank += 1
         return sorted(fused.items(), key=lambda item: (-item[1], item[0]))[: self.settings.candidates]
 
-    def _hit(self, i: int, score: float, vector: np.ndarray, terms: list[str], dense: dict[int, float]) -> Hit:
+    def _hit(self, i: int, score: float, vector: np.ndarray, terms: list[str], weights: list[float],
+             dense: dict[int, float]) -> Hit:
         cosine = dense.get(i)
         if cosine is None:
             cosine = float(self.stored.faiss_index.reconstruct(i) @ vector)
@@ -318,7 +321,6 @@ class Retriever:
         # Coverage in context: the passage's own words, those of the section heading it stands under (which names
         # its topic), and at `previous_weight` those of the passage before it (whose subject it often goes on with).
         heading, previous = self._context_of(i)
-        weights = [self.lexical.idf(t) for t in terms]
         covered = coverage
         if sum(weights) and (heading is not None or previous is not None):
             own = self.lexical.passage_terms(i)
