@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from docqa.conversation import is_bare_why, is_overview_request, previous_quote, refers_back, resolve_query
+from docqa.conversation import (is_bare_why, is_overview_request, previous_quote, refers_back, resolve_query,
+                                subject_of)
 
 from conftest import _loaded_assistant
 
@@ -43,18 +44,24 @@ def _history(questions):
     return [m for q in questions for m in ({"role": "user", "content": q}, {"role": "assistant", "content": "..."})]
 
 
-def test_a_follow_up_takes_only_the_previous_questions_topic():
+def test_a_follow_up_takes_only_the_previous_questions_subject():
     earlier = ["Where is the harbour?", "Who runs the trams?", "How long is the river?", "What floods in spring?",
                "What does the harbour handle?"]
     query = resolve_query("How does that compare with the Lesna?", _history(earlier), 2000)
-    assert query == "What does the harbour handle? How does that compare with the Lesna?"
+    assert query == "How does the harbour compare with the Lesna?"
 
 
-def test_a_pointing_previous_question_is_resolved_one_more_turn_back_only():
+def test_a_question_with_no_words_of_its_own_is_read_after_the_previous_one_resolved():
     earlier = ["When was the tramway opened?", "Is the harbour older?", "Why was it rebuilt?"]
     query = resolve_query("And when was that?", _history(earlier), 2000)
-    assert query.startswith("Is the harbour older? Why was it rebuilt?")
-    assert "tramway" not in query
+    assert query == "Why was the harbour rebuilt? And when was that?"
+
+
+def test_the_subject_is_the_noun_phrase_not_the_predicate():
+    assert subject_of("Where does the Rhine start?", "The Rhine begins in the Alps.") == ["the Rhine"]
+    assert subject_of("What is the Rhine knee?", "Basel holds the Rhine knee, a bend.") == ["the Rhine knee"]
+    assert subject_of("Which city is it in?", "Basel holds the Rhine knee.") == ["city"]
+    assert subject_of("How long is it?", "It is 410 km long.") == []
 
 
 def test_standalone_question_is_not_resolved():
@@ -102,8 +109,23 @@ def test_follow_up_naming_its_own_subject_is_searched_alone(towns):
 
 def test_follow_up_pointing_back_uses_the_previous_topic(towns):
     answer = _chat(towns, ["How long is the Orsk?", "When was the tramway opened?", "How often does it run?"])
-    assert answer.found and "When was the tramway opened?" in answer.query and "Orsk" not in answer.query
+    assert answer.found and answer.query == "How often does the tramway run?"
     assert "every six minutes" in answer.passages[0].highlight_text
+
+
+def test_a_pronoun_follow_up_takes_the_previous_subject_not_its_predicate(towns):
+    answer = _chat(towns, ["Where does the Orsk rise?", "And where does it end?"])
+    assert answer.query == "And where does the Orsk end?"  # not "Where does the Orsk rise? And where does it end?"
+    assert answer.found and "Lake Tessel" in answer.passages[0].highlight_text
+
+
+def test_a_long_chat_searches_only_what_the_turn_needs(towns):
+    answer = _chat(towns, ["Where is Varnholm?", "How many people live there?", "When did the tramway open?",
+                           "How often do the trams run?", "When was the old harbour rebuilt?",
+                           "What does it handle today?"])
+    assert answer.query == "What does the old harbour handle today?"
+    assert answer.found and "grain and timber" in answer.passages[0].highlight_text
+    assert "Searched for" not in answer.markdown or "rebuilt" not in answer.markdown.split("Sources")[0]
 
 
 def test_why_gets_the_reason_when_the_passage_states_one(towns):
@@ -116,6 +138,27 @@ def test_why_says_the_documents_do_not_say_when_no_reason_is_given(towns):
     answer = _chat(towns, ["How many dams hold back the floods on the Orsk?", "Why?"])
     assert first.found and not answer.found and answer.passages == []
     assert "say why" in answer.markdown and first.markdown.split("\n")[0] not in answer.markdown
+
+
+def test_a_bare_why_shows_a_readable_search_and_says_the_document_does_not_say_why(towns):
+    answer = _chat(towns, ["Where is Varnholm?", "When did the tramway open?", "How many lines does it have?", "Why?"])
+    assert not answer.found and "say why" in answer.markdown
+    assert answer.query == "How many lines does the tramway have? Why?"  # not the quoted sentence
+
+
+COUNCIL = """# Brannock Council
+
+The council of Brannock wants a second bridge over the Veld by 2030. It calls the bridge essential for the \
+growth of the eastern districts.
+
+The council meets on the first Tuesday of each month in the old town hall.
+"""
+
+
+def test_why_takes_a_stated_purpose_as_the_reason(tmp_path, embedder):
+    assistant = _loaded_assistant(tmp_path, embedder, {"council.md": COUNCIL})
+    answer = _chat(assistant, ["What does the council want to build by 2030?", "Why does it want that?"])
+    assert answer.found and "essential for the growth" in answer.passages[0].text
 
 
 def test_overview_cites_each_documents_title_and_opening(towns):

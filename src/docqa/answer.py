@@ -11,7 +11,10 @@ QUOTE_RATIO = RetrievalSettings().quote_ratio
 # Words that state a reason: without one, the passage found for "Why?" does not say why.
 _REASON = re.compile(r"\b(because|since|due to|owing to|as a result|so that|in order to|so as to|reasons?|why|"
                      r"therefore|thus|hence|given that|caused?|causes|led to|leads to|to ensure|to avoid|to prevent|aims? to|"
-                     r"aimed to|intended to|thereby)\b", re.IGNORECASE)
+                     r"aimed to|intended to|thereby|otherwise|for the sake of|in the interest of|"
+                     r"(?:essential|necessary|needed|required|crucial|vital|important) (?:for|to)|"
+                     r"(?:will|would|could|can|may|might) (?:make|cause|lead|result|prevent|break|harm)|"
+                     r"(?:this|that|which) means|means that|results? in|resulting in)\b", re.IGNORECASE)
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|~>])")
 
 

@@ -321,18 +321,19 @@ class Assistant:
              sources: Collection[str] | None, scope: str) -> Answer:
         """ "Why?" after an answer: the passage that answer quoted, if it states a reason; else the passage found
         for the previous question and this one, if its answering sentence states a reason; else "doesn't say
-        why"."""
+        why". The search shown is the previous question and this one (the quoted sentence is only used to find
+        the passage again)."""
         quote = previous_quote(messages)
+        query = resolve_query(text, messages, self.settings.max_question_chars)
         if quote is None:
-            return no_reason(text, "", [], scope)
+            return no_reason(text, query, [], scope)
         result = retriever.search(quote, top_k, sources)
         if result.found and states_reason(result.hits[0].chunk.text):
-            return build_answer(text, result.query, result.hits[:1], True, scope)
-        query = resolve_query(text, messages, self.settings.max_question_chars)
+            return build_answer(text, query, result.hits[:1], True, scope)
         elsewhere = retriever.search(query, top_k, sources) if query != text else None
         if elsewhere is not None and elsewhere.found and states_reason(to_passage(elsewhere.hits[0]).highlight_text):
-            return build_answer(text, elsewhere.query, elsewhere.hits[:1], True, scope)
-        return no_reason(text, result.query, [to_passage(h) for h in result.hits[:1]], scope)
+            return build_answer(text, query, elsewhere.hits[:1], True, scope)
+        return no_reason(text, query, [to_passage(h) for h in result.hits[:1]], scope)
 
     def _check_sources(self, sources: Collection[str]) -> set[str]:
         if isinstance(sources, str):

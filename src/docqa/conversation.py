@@ -149,25 +149,174 @@ def looks_like_follow_up(question: str) -> bool:
 def refers_back(question: str) -> bool:
     """Whether the question points at something it does not name ("How does that compare?", "Why?"), so it
     cannot be searched alone; "What about the spending target?" names its subject and can."""
-    return bool(_REFERS.search(question)) or is_bare_why(question)
+    return bool(_REFERS.search(_EXISTENTIAL.sub(" ", question))) or is_bare_why(question)
 
 
 def resolve_query(question: str, history: Sequence[dict[str, str]], max_chars: int, depth: int = 2) -> str:
-    """The text to search: the question itself, or, for a follow-up, the question after the topic of the
-    previous question. Only as much history as needed: the previous question is itself resolved (up to `depth`
-    turns back) only when it too pointed back at something it did not name."""
+    """The text to search: the question itself, or, for a follow-up, what it needs from the conversation and no
+    more. A question that points back with "it", "that", "there"… gets the subject of the conversation in place
+    of that word ("And where does it end?" after "Where does the Rhine start?" is "And where does the Rhine
+    end?": the subject, not the previous question's predicate). A question with no words of its own ("Where?",
+    "How come?") is read after the previous question; so is one that names its own subject ("What about the
+    spending target?"), which the assistant searches alone first. Only as much history as needed: earlier turns
+    (up to `depth` back) only when the later ones name nothing."""
     if not looks_like_follow_up(question):
         return question
-    users = [clean for clean in (_quiet_clean(m["content"], max_chars) for m in history if m["role"] == "user")
-             if clean and not is_small_talk(clean) and not is_overview_request(clean)]
-    if not users:
+    turns = _user_turns(history, max_chars)
+    if not turns:
         return question
-    previous = users[-1]
-    if depth > 0 and refers_back(previous):
-        earlier = [m for m in history if m["role"] == "user"]
-        cut = max(i for i, m in enumerate(earlier) if _quiet_clean(m["content"], max_chars) == previous)
-        previous = resolve_query(previous, earlier[:cut], max_chars, depth - 1)
+    pointer = _pointer(question)
+    if pointer is not None and _own_words(question):
+        subject = " ".join(_subject(history, turns, depth))
+        if subject:
+            return f"{question[:pointer.start()]}{subject}{question[pointer.end():]}"[-max_chars:]
+    index, previous = turns[-1]
+    if depth > 0 and (_pointer(previous) is not None or refers_back(previous) or not _own_words(previous)):
+        previous = resolve_query(previous, history[:index], max_chars, depth - 1)
     return f"{previous} {question}"[-max_chars:]
+
+
+def _subject(history: Sequence[dict[str, str]], turns: list[tuple[int, str]], depth: int) -> list[str]:
+    """What the conversation is about now: the noun phrases of the last question (and, when it asked "which …",
+    the names its answer gave), or its content words when it names its subject with a bare noun ("and
+    energy?"); when it only pointed back ("How long is it?", "Why?"), the subject of the question before, up to
+    `depth` turns back."""
+    index, previous = turns[-1]
+    quote = previous_quote(history)
+    words = subject_of(previous, quote) + (_answer_names(previous, quote) if _asks_which(previous) else [])
+    own = _own_words(previous)
+    quoted = _stems(quote or "")
+    if words or (own and _pointer(previous) is None):  # "and energy?" names its subject with a bare noun
+        return words or [w for w in own if _stem(w) in quoted] or own
+    if depth > 0 and len(turns) > 1:
+        earlier = _subject(history[:index], turns[:-1], depth - 1)
+        if earlier:
+            return earlier
+    return [w for w in own if _stem(w) in quoted] or own
+
+
+def _user_turns(history: Sequence[dict[str, str]], max_chars: int) -> list[tuple[int, str]]:
+    """(position in history, cleaned text) of the user's questions, leaving out small talk and overviews."""
+    turns = []
+    for i, message in enumerate(history):
+        if message["role"] != "user":
+            continue
+        clean = _quiet_clean(message["content"], max_chars)
+        if clean and not is_small_talk(clean) and not is_overview_request(clean):
+            turns.append((i, clean))
+    return turns
+
+
+# The word a follow-up points back with, which the previous turn's subject replaces. Personal pronouns are left
+# out (see _REFERS), and so are "else", "instead", "compared": they ask for something besides the subject.
+_POINTER = re.compile(r"\b(it|its|that|this|those|these|they|them|their|the same|there|one|ones)\b", re.IGNORECASE)
+_EXISTENTIAL = re.compile(r"(?:\b(?:is|are|was|were)\s+there\b|\bthere\s+(?:is|are|was|were|'s|’s)\b)", re.IGNORECASE)
+
+
+def _pointer(question: str) -> re.Match[str] | None:
+    """The first word of `question` that points back, leaving out the "there" of "is there" and "there are"."""
+    existential = [m.span() for m in _EXISTENTIAL.finditer(question)]
+    return next((m for m in _POINTER.finditer(question)
+                 if not any(a <= m.start() < b for a, b in existential)), None)
+
+
+# Words after which a noun phrase starts: articles, demonstratives, possessives and prepositions.
+_LEADS = frozenset("the a an this that these those its their his her my your our of in on at for about to from with "
+                   "by into onto along after before between near over under through within without against across "
+                   "behind beyond among around during".split())
+_TOKEN = re.compile(r"[\w][\w.'’()-]*[\w)]|[\w]", re.UNICODE)
+# Words of a question's form (asking, telling), not of what it is about.
+_FORM = frozenset("what which who whom whose where when why how whats what's whos who's say says said tell tells told "
+                  "mention mentions mentioned describe described explain explained please could would also anything "
+                  "something thing things else exactly".split())
+
+
+def _content(word: str) -> bool:
+    from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+    low = word.lower().strip(".'’")
+    return bool(low) and low not in STOPWORDS_EN_PLUS and low not in _FORM and not _POINTER.fullmatch(low)
+
+
+def _own_words(question: str) -> list[str]:
+    """The question's content words: not form words, question words or words pointing back."""
+    return [w for w in _TOKEN.findall(question) if _content(w)]
+
+
+def _named(word: str, first: bool) -> bool:
+    """Whether `word` is a name or term by its spelling: capitalised (not as a question's first word), written
+    like code (list.sort(), --help, Decorate-Sort-Undecorate), or rare in English."""
+    from .settings import RetrievalSettings
+    from .wording import zipf
+
+    word = re.sub(r"['’]s?$", "", word)
+    if not word:
+        return False
+    if (word[0].isupper() and not first) or any(not ch.isalpha() for ch in word):
+        return True
+    return zipf(word.lower()) < RetrievalSettings().english_word_zipf
+
+
+def subject_of(question: str, quote: str | None) -> list[str]:
+    """The noun phrases of `question`: what it is about (its subject), not what it asks of it. A phrase starts
+    at a content word after an article, a possessive, a preposition or an opening "which", or at a name, and
+    goes on over names and over words the answer's quoted sentence has next to the one before ("the Rhine
+    knee", but not "the Rhine start", nor "the harbour rebuilt" after "the harbour was rebuilt"). Empty when
+    it names nothing ("How long is it?")."""
+    tokens = _TOKEN.findall(question)
+    pairs = _pairs(quote or "")
+    phrases: list[list[str]] = []
+    for i, token in enumerate(tokens):
+        if not _content(token):
+            continue
+        previous = tokens[i - 1] if i else ""
+        low = previous.lower()
+        opening_which = low == "which" and (i == 1 or (i == 2 and tokens[0].lower() in ("and", "but", "so")))
+        going_on = bool(phrases) and phrases[-1][-1] == previous and (
+            _named(token, i == 0) or (_stem(previous), _stem(token)) in pairs)
+        if going_on:
+            phrases[-1].append(token)
+        elif low in _LEADS or opening_which or _named(token, i == 0):
+            phrases.append(["the", token] if low == "the" else [token])
+    return list(dict.fromkeys(" ".join(p) for p in phrases))
+
+
+_WHICH = re.compile(r"^(?:(?:and|but|so|then|ok|okay)[\s,]+)?(?:which|what)\s+(\w+)", re.IGNORECASE)
+
+
+def _asks_which(question: str) -> bool:
+    """Whether `question` asks which thing ("Which legend…?", "What algorithm…?"): then a later "it" most likely
+    means the thing the answer named, not the question's subject."""
+    match = _WHICH.match(question)
+    return match is not None and _content(match.group(1))
+
+
+def _answer_names(question: str, quote: str | None, most: int = 2) -> list[str]:
+    """The first few names and terms of the answer's quoted sentence that the question does not use: what the
+    answer named ("the Nibelungenlied", "NullHandler", "Timsort")."""
+    if not quote:
+        return []
+    asked = _stems(question)
+    tokens = _TOKEN.findall(quote)
+    names = [t for i, t in enumerate(tokens)
+             if _content(t) and _stem(t) not in asked and _named(t, i == 0) and not t[0].isdigit()]
+    return list(dict.fromkeys(names))[:most]
+
+
+def _stem(word: str) -> str:
+    from .lexical import _stemmer
+
+    return _stemmer().stemWord(word.lower())
+
+
+def _stems(text: str) -> set[str]:
+    return {_stem(w) for w in _TOKEN.findall(text)}
+
+
+def _pairs(text: str) -> set[tuple[str, str]]:
+    """The stems of each two neighbouring words of `text`."""
+    stems = [_stem(w) for w in _TOKEN.findall(text)]
+    return set(zip(stems, stems[1:]))
 
 
 def previous_quote(history: Sequence[dict[str, str]]) -> str | None:
