@@ -266,8 +266,11 @@ def subject_of(question: str, quote: str | None) -> list[str]:
     tokens = _TOKEN.findall(question)
     pairs = _pairs(quote or "")
     phrases: list[list[str]] = []
+    asked = _ASKED_PHRASE.match(question)
+    if asked and all(_content(w) for w in asked.group(1).split()):  # "What defense spending target did he …?"
+        phrases.append(asked.group(1).split())
     for i, token in enumerate(tokens):
-        if not _content(token):
+        if not _content(token) or (asked and i < len(asked.group(0).split())):
             continue
         previous = tokens[i - 1] if i else ""
         low = previous.lower()
@@ -281,6 +284,9 @@ def subject_of(question: str, quote: str | None) -> list[str]:
     return list(dict.fromkeys(" ".join(p) for p in phrases))
 
 
+# "Which kingdoms did …", "What defense spending target did …": the phrase a question opens with, up to its verb.
+_ASKED_PHRASE = re.compile(r"^(?:(?:and|but|so)\s+)?(?:which|what)\s+((?:[\w-]+\s+){1,4}?)(?:did|does|do|is|are|was|"
+                           r"were|can|could|should|would|will|has|have|had|must|may|might)\b", re.IGNORECASE)
 _WHICH = re.compile(r"^(?:(?:and|but|so|then|ok|okay)[\s,]+)?(?:which|what)\s+(\w+)", re.IGNORECASE)
 
 
