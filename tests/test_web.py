@@ -63,7 +63,7 @@ def test_ask_follow_up_uses_the_history_argument(client) -> None:
     follow_up = _ask(client, "Does that apply to Ukraine?", history)  # "that" points back to Article 5
     assert alone["query"] == alone["question"]  # without the conversation, searched as it is
     assert follow_up["found"] is True
-    assert ARTICLE_5 in follow_up["query"] and follow_up["query"] != follow_up["question"]
+    assert "Article 5" in follow_up["query"] and follow_up["query"] != follow_up["question"]
     top, before = follow_up["passages"][0], first["passages"][0]
     assert (top["source"], top["start"], top["end"]) == (before["source"], before["start"], before["end"])
 
@@ -171,7 +171,7 @@ def test_json_ask_takes_the_question_alone_or_with_history_and_sources(library_h
     assert {p["source"] for p in filtered["passages"]} <= {SEED_FILE.name}
     history = [{"role": "user", "content": TOMATOES}, {"role": "assistant", "content": alone.json()["markdown"]}]
     follow_up = library_http.post("/ask", json={"question": "Does that need watering?", "history": history}).json()
-    assert follow_up["found"] and TOMATOES in follow_up["query"]
+    assert follow_up["found"] and "tomatoes" in follow_up["query"] and "that" not in follow_up["query"]
 
 
 @pytest.mark.parametrize(

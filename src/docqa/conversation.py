@@ -221,7 +221,7 @@ def _pointer(question: str) -> re.Match[str] | None:
 
 
 # Words after which a noun phrase starts: articles, demonstratives, possessives and prepositions.
-_LEADS = frozenset("the a an this that these those its their his her my your our of in on at for about to from with "
+_LEADS = frozenset("the a an this that these those its their his her my your our of in on at for about from with "
                    "by into onto along after before between near over under through within without against across "
                    "behind beyond among around during".split())
 _TOKEN = re.compile(r"[\w][\w.'’()-]*[\w)]|[\w]", re.UNICODE)
@@ -266,6 +266,7 @@ def subject_of(question: str, quote: str | None) -> list[str]:
     tokens = _TOKEN.findall(question)
     pairs = _pairs(quote or "")
     phrases: list[list[str]] = []
+    bare: set[str] = set()
     asked = _ASKED_PHRASE.match(question)
     if asked and all(_content(w) for w in asked.group(1).split()):  # "What defense spending target did he …?"
         phrases.append(asked.group(1).split())
@@ -276,14 +277,18 @@ def subject_of(question: str, quote: str | None) -> list[str]:
         low = previous.lower()
         opening_which = low == "which" and (i == 1 or (i == 2 and tokens[0].lower() in ("and", "but", "so")))
         going_on = bool(phrases) and phrases[-1][-1] == previous and (
-            _named(token, i == 0) or (_stem(previous), _stem(token)) in pairs)
+            _named(token, i == 0) or (previous not in bare and (_stem(previous), _stem(token)) in pairs))
         if going_on:
             phrases[-1].append(token)
         elif low in _LEADS or opening_which or _named(token, i == 0):
             phrases.append(["the", token] if low == "the" else [token])
+        elif low in _AUXILIARIES and i <= 2 and tokens[0].lower() in _FORM:  # "What do tomatoes need …?"
+            phrases.append([token])
+            bare.add(token)  # a bare noun goes on only over names: the next word is most likely the verb
     return list(dict.fromkeys(" ".join(p) for p in phrases))
 
 
+_AUXILIARIES = frozenset("do does did is are was were can could should would will has have had must may might".split())
 # "Which kingdoms did …", "What defense spending target did …": the phrase a question opens with, up to its verb.
 _ASKED_PHRASE = re.compile(r"^(?:(?:and|but|so)\s+)?(?:which|what)\s+((?:[\w-]+\s+){1,4}?)(?:did|does|do|is|are|was|"
                            r"were|can|could|should|would|will|has|have|had|must|may|might)\b", re.IGNORECASE)
