@@ -14,6 +14,9 @@ import numpy as np
 
 # One-character tokens are kept: the "5" of "Article 5" matters.
 TOKEN_PATTERN = r"(?u)\b\w+\b"
+# The tokeniser's name, recorded in every index's manifest: change it whenever `tokenize` would cut a text into
+# other terms (stop words, stemmer, pattern), so an index built by the old one is re-tokenised, not mismatched.
+TOKENISER = "bm25s-en-stem/1"
 # Words that carry the question's form, not its topic.
 QUESTION_WORDS = frozenset(
     "say says said tell tells told mention mentioned mentions describe described explain explained "
