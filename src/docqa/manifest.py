@@ -14,7 +14,8 @@ from typing import Any
 from .errors import IndexMismatchError, StoreError
 from .lexical import TOKENISER
 
-FORMAT_VERSION = 2
+# 3: the manifest records the BM25 tokeniser (lexical.TOKENISER), and sentence fragments are joined (chunking.py).
+FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True)
