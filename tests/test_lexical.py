@@ -1,5 +1,5 @@
-"""BM25 tokenisation: an index whose terms were cut by another tokeniser is tokenised again rather than searched
-with mismatched terms."""
+"""BM25 tokenisation: the words that frame a question are dropped from questions only, and an index whose terms were
+cut by another tokeniser is tokenised again rather than searched with mismatched terms."""
 from __future__ import annotations
 
 import json
@@ -8,8 +8,33 @@ from pathlib import Path
 from docqa import Settings
 from docqa import lexical
 from docqa.indexing import sync_index
-from docqa.lexical import TOKENISER, LexicalIndex
+from docqa.lexical import TOKENISER, LexicalIndex, tokenize
 from docqa.store import LEXICAL_DIR, MANIFEST, read_index, version_dir
+
+
+def _terms(question: str) -> list[str]:
+    return [w.term for w in LexicalIndex.query_words(question)]
+
+
+def test_a_topic_word_that_can_frame_a_question_is_kept_when_it_does_not():
+    assert _terms("How do I sort a list of names?") == ["sort", "list", "name"]
+    assert "sort" in _terms("Which sort key should I use?")
+    assert "way" in _terms("Where does the Milky Way end?")
+    assert "text" in _terms("How do I read a text file?")
+    assert "report" in _terms("Who wrote a report on the floods?")
+
+
+def test_the_words_that_frame_a_question_are_dropped():
+    assert _terms("What kind of ships use the canal?") == ["ship", "use", "canal"]
+    assert _terms("Is there a way to sort in reverse?") == ["sort", "revers"]
+    assert _terms("In what way did the river change?") == ["river", "chang"]
+    assert _terms("What does the author say about the harbour?") == ["harbour"]
+    assert _terms("What does this document tell me about the floods?") == ["flood"]
+
+
+def test_passages_keep_the_words_only_questions_drop():
+    assert tokenize(["He said one way to sort the report is by kind."]) == [
+        ["said", "one", "way", "sort", "report", "kind"]]
 
 
 def test_an_index_cut_by_another_tokeniser_is_tokenised_again_and_then_rebuilt(
