@@ -177,9 +177,9 @@ class LexicalIndex:
                 flat.extend(sorted(ids[t] for t in words))
                 term_rows.append(len(flat))
             sentence_rows.append(len(term_rows) - 1)
-        with (folder / LEXICAL_TERMS).open("w", encoding="utf-8") as f:
-            json.dump({"size": self.size, "terms": terms, "idf": [self._idf[t] for t in terms]}, f,
-                      ensure_ascii=False)
+        with (folder / LEXICAL_TERMS).open("w", encoding="utf-8") as f:  # one write, not one per JSON token
+            f.write(json.dumps({"size": self.size, "terms": terms, "idf": [self._idf[t] for t in terms]},
+                               ensure_ascii=False))
         np.save(folder / LEXICAL_IDS, np.asarray(flat, dtype=np.int32), allow_pickle=False)
         np.save(folder / LEXICAL_TERM_ROWS, np.asarray(term_rows, dtype=np.int64), allow_pickle=False)
         np.save(folder / LEXICAL_SENTENCE_ROWS, np.asarray(sentence_rows, dtype=np.int64), allow_pickle=False)
