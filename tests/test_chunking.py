@@ -152,3 +152,9 @@ def test_fragments_that_do_not_end_a_sentence_join_the_one_before(text, sentence
 def test_a_sentence_may_open_with_a_lower_case_name_of_code():
     text = "Call the method on a compiled pattern. findall() returns a list of every match. lambda makes a function."
     assert len(split_sentences(text)) == 3
+
+
+def test_a_wrapped_line_joins_its_sentence_but_the_lines_of_a_list_stay_apart():
+    text = "Pour the water in slowly and\nwait for it to settle. Then:\n- open the lid\n* Stir twice\n2. Serve"
+    assert [text[s:e] for s, e in split_sentences(text)] == [
+        "Pour the water in slowly and\nwait for it to settle.", "Then:", "- open the lid", "* Stir twice", "2. Serve"]

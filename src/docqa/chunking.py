@@ -48,7 +48,7 @@ _ENDS = re.compile(r"[.!?:…][\"'”’)\]]*$")
 # A terminal that follows a space or a symbol is a symbol itself ("the same as ?", "the metacharacter .").
 _SYMBOL_END = re.compile(r"(?:^|[\s*+?\-,\[({|^$\\])[.!?]$")
 # What no sentence opens with: punctuation that continues the one before (", matches …", "] is …", ")").
-_CONTINUES = re.compile(r"^[,;:)\]}.?!*+|]")
+_CONTINUES = re.compile(r"^[,;:)\]}.?!]")
 
 
 def _joins(before: str, piece: str, gap: str) -> bool:
@@ -57,6 +57,8 @@ def _joins(before: str, piece: str, gap: str) -> bool:
         return True
     if not any(ch.isalnum() for ch in piece) or _CONTINUES.match(piece):  # ".", ")", ", +?"
         return True
+    if "\n" in gap and not piece[0].islower():  # a line of a list, a heading, ...: only a wrapped line continues
+        return False
     if not _ENDS.search(before):  # "Two common operations are" + "1) performing …,"
         return True
     return piece[0].islower() and _SYMBOL_END.search(before) is not None  # "or ?" + "when you can"
