@@ -125,3 +125,36 @@ def test_five_megabyte_one_line_file_is_chunked_in_linear_time(tmp_path: Path):
     print(f"\n5 MB on one line: {len(chunks):,} passages in {time.perf_counter() - started:.1f} s")
     assert chunks[-1].end == len(doc.text.rstrip())
     assert all(doc.text[c.start : c.end] == c.text for c in chunks)
+
+
+@pytest.mark.parametrize("text, sentences", [
+    # pysbd cuts after a symbol that looks like a full stop or a question mark ...
+    ("The question mark character, ?, matches once or not at all. Use it for optional parts.",
+     ["The question mark character, ?, matches once or not at all.", "Use it for optional parts."]),
+    ("It is better to use ? when you can, because it is shorter. Nobody objects.",
+     ["It is better to use ? when you can, because it is shorter.", "Nobody objects."]),
+    ("Use the non-greedy *?, +? or ?? instead. They stop early.",
+     ["Use the non-greedy *?, +? or ?? instead.", "They stop early."]),
+    # ... inside code ...
+    ("Adding .* to the front defeats this optimization. Use re.search() instead.",
+     ["Adding .* to the front defeats this optimization.", "Use re.search() instead."]),
+    ("A dotted lookup such as super(A, obj).m searches the base classes. It returns the first match.",
+     ["A dotted lookup such as super(A, obj).m searches the base classes.", "It returns the first match."]),
+    # ... and before the items of a list inside a sentence.
+    ("Two common operations on a list are 1) doing something for every element, 2) selecting a subset. Both are "
+     "easy.", ["Two common operations on a list are 1) doing something for every element, 2) selecting a subset.",
+               "Both are easy."]),
+])
+def test_fragments_that_do_not_end_a_sentence_join_the_one_before(text, sentences):
+    assert [text[s:e] for s, e in split_sentences(text)] == sentences
+
+
+def test_a_sentence_may_open_with_a_lower_case_name_of_code():
+    text = "Call the method on a compiled pattern. findall() returns a list of every match. lambda makes a function."
+    assert len(split_sentences(text)) == 3
+
+
+def test_a_wrapped_line_joins_its_sentence_but_the_lines_of_a_list_stay_apart():
+    text = "Pour the water in slowly and\nwait for it to settle. Then:\n- open the lid\n* Stir twice\n2. Serve"
+    assert [text[s:e] for s, e in split_sentences(text)] == [
+        "Pour the water in slowly and\nwait for it to settle.", "Then:", "- open the lid", "* Stir twice", "2. Serve"]

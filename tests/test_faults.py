@@ -22,6 +22,7 @@ from docqa import Settings
 from docqa.embedding import QueryEncoding
 from docqa.errors import IndexMismatchError, StoreError
 from docqa.indexing import sync_index
+from docqa.manifest import FORMAT_VERSION
 from docqa.retrieval import Retriever
 from docqa.store import (CURRENT, FAISS_FILE, MANIFEST, PASSAGES_FILE, SENTENCES_FILE, leftovers, read_index, recover,
                          version_dir)
@@ -469,7 +470,7 @@ def test_format_1_index_is_replaced_by_a_versioned_one(built, seed_dir: Path):
     (index / MANIFEST).write_text(json.dumps({**manifest, "format_version": 1}))
     shutil.rmtree(live)
     (index / CURRENT).unlink()
-    with pytest.raises(IndexMismatchError, match="format version 1, this docqa reads 2"):
+    with pytest.raises(IndexMismatchError, match=f"format version 1, this docqa reads {FORMAT_VERSION}"):
         read_index(index)
     _, _, report = _sync(seed_dir, index)
     assert report.rebuilt and answers(index) == before

@@ -100,3 +100,32 @@ def test_the_highlight_is_at_most_two_adjacent_sentences_of_the_passage(harbour)
         for p in answer.passages + answer.closest:
             assert p.start <= p.highlight[0] < p.highlight[1] <= p.end
             assert 1 <= _highlighted_sentences(harbour, p) <= 2
+
+
+PATTERNS = """Pattern notes
+
+The question mark character, ?, matches the item before it either once or zero times. You can think of it as \
+marking something optional. For example, colou?r matches both spellings of the word.
+
+Adding .* to the front of a pattern defeats the quick scan for its first letter. Use search() instead of \
+prefixing .* to match().
+"""
+
+
+@pytest.fixture(scope="module")
+def patterns(tmp_path_factory: pytest.TempPathFactory, embedder) -> Assistant:
+    work: Path = tmp_path_factory.mktemp("patterns")
+    (work / "sources").mkdir()
+    (work / "sources" / "patterns.txt").write_text(PATTERNS, encoding="utf-8")
+    assistant = Assistant(sources=work / "sources", index_dir=work / "index", embedder=embedder)
+    assistant.load()
+    return assistant
+
+
+@pytest.mark.parametrize("question, said", [
+    ("What does ? match?", "The question mark character, ?, matches the item before it"),
+    ("What does adding .* do?", "Adding .* to the front of a pattern defeats the quick scan"),
+])
+def test_a_fragment_cut_at_a_symbol_is_not_highlighted_alone(patterns, question, said):
+    """pysbd cuts "The question mark character, ?" and "Adding ." off: the highlight is the whole sentence."""
+    assert said in _top(patterns, question).highlight_text

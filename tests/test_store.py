@@ -10,6 +10,7 @@ import pytest
 from docqa import Settings
 from docqa.errors import IndexMismatchError, StoreError
 from docqa.indexing import sync_index
+from docqa.manifest import FORMAT_VERSION
 from docqa.store import CURRENT, FAISS_FILE, MANIFEST, PASSAGES_FILE, SENTENCES_FILE, read_index, version_dir
 
 
@@ -30,7 +31,7 @@ def test_build_writes_native_files_and_manifest(seed_dir: Path, tmp_path: Path, 
     assert sorted(p.name for p in live.iterdir()) == sorted([FAISS_FILE, PASSAGES_FILE, SENTENCES_FILE, MANIFEST,
                                                              "bm25"])
     manifest = json.loads((live / MANIFEST).read_text())
-    assert manifest["format_version"] == 2 and manifest["generation"] == 1
+    assert manifest["format_version"] == FORMAT_VERSION and manifest["generation"] == 1
     assert manifest["model"]["dims"] == fake_embedder.dims
     assert manifest["chunking"]["max_passage_chars"] == 700
     assert manifest["passage_count"] == len(stored.chunks) == stored.faiss_index.ntotal

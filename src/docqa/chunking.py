@@ -1,7 +1,12 @@
-"""Chunking: Document -> Chunks of whole sentences, never crossing a paragraph, with exact offsets."""
+"""Chunking: Document -> Chunks of whole sentences, never crossing a paragraph, with exact offsets.
+
+Sentences come from pysbd, then pieces that do not end a sentence are joined back to the one before (`_joins`):
+pysbd cuts inside code and symbols ("re.sub()", "a .* b", "one or zero times: ?"), and after a list item
+("are 1) …, 2) …"), and such a fragment must not stand alone as a sentence (it would win the highlight)."""
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator
 
 from .settings import Settings
@@ -35,7 +40,41 @@ def split_sentences(
             spans.extend(found)
             pos = cut
     spans.extend(_segment(text[pos:], start + pos, language))
-    return spans
+    return _join_fragments(spans, text, start)
+
+
+# A sentence ends with . ! ? or a colon (a list or an example follows), then closing quotes or brackets.
+_ENDS = re.compile(r"[.!?:…][\"'”’)\]]*$")
+# A terminal that follows a space or a symbol is a symbol itself ("the same as ?", "the metacharacter .").
+_SYMBOL_END = re.compile(r"(?:^|[\s*+?\-,\[({|^$\\])[.!?]$")
+# What no sentence opens with: punctuation that continues the one before (", matches …", "] is …", ")").
+_CONTINUES = re.compile(r"^[,;:)\]}.?!]")
+
+
+def _joins(before: str, piece: str, gap: str) -> bool:
+    """Whether `piece` continues `before` rather than starting a sentence (`gap`: the text between them)."""
+    if not gap and not piece.startswith("["):  # cut inside a token: "re." + "sub()", ".*[.]." + "*$" (not a note)
+        return True
+    if not any(ch.isalnum() for ch in piece) or _CONTINUES.match(piece):  # ".", ")", ", +?"
+        return True
+    if "\n" in gap and not piece[0].islower():  # a line of a list, a heading, ...: only a wrapped line continues
+        return False
+    if not _ENDS.search(before):  # "Two common operations are" + "1) performing …,"
+        return True
+    return piece[0].islower() and _SYMBOL_END.search(before) is not None  # "or ?" + "when you can"
+
+
+def _join_fragments(spans: list[tuple[int, int]], text: str, start: int) -> list[tuple[int, int]]:
+    """`spans` with every fragment that does not start a sentence joined to the sentence before it."""
+    joined: list[tuple[int, int]] = []
+    for a, b in spans:
+        if joined:
+            s, e = joined[-1]
+            if _joins(text[s - start : e - start], text[a - start : b - start], text[e - start : a - start]):
+                joined[-1] = (s, b)
+                continue
+        joined.append((a, b))
+    return joined
 
 
 def _last_space(text: str, low: int, high: int) -> int:

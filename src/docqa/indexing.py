@@ -21,6 +21,7 @@ from .ann import index_kind
 from .chunking import chunk_document
 from .embedding import Embedder
 from .errors import SourceError, StoreError
+from .lexical import TOKENISER
 from .manifest import FORMAT_VERSION, ChunkingInfo, Manifest, ModelInfo, SkippedEntry, SourceEntry
 from .settings import Settings
 from .sources import SourceFile, load_document, scan_sources, stat_key
@@ -70,6 +71,8 @@ def stale_reasons(manifest: Manifest, documents: Mapping[str, SourceFile], setti
         reasons.append(f"model changed ({manifest.model.name} -> {settings.model_name})")
     if manifest.chunking != chunking_info(settings):
         reasons.append("chunking settings changed")
+    if manifest.tokeniser != TOKENISER:  # the BM25 terms are cut again; passages and vectors are kept
+        reasons.append(f"tokeniser changed ({manifest.tokeniser} -> {TOKENISER})")
     indexed = {name: entry.sha256 for name, entry in manifest.sources.items()}
     indexed.update({name: entry.sha256 for name, entry in manifest.skipped.items()})
     for name, doc in documents.items():

@@ -14,17 +14,26 @@ import numpy as np
 
 # One-character tokens are kept: the "5" of "Article 5" matters.
 TOKEN_PATTERN = r"(?u)\b\w+\b"
-# Words that carry the question's form, not its topic.
+# The tokeniser's name, recorded in every index's manifest: change it whenever `tokenize` would cut a text into
+# other terms (stop words, stemmer, pattern), so an index built by the old one is re-tokenised, not mismatched.
+TOKENISER = "bm25s-en-stem/2"
+# Words that carry a question's form, not its topic. Dropped from questions only: in a passage they are words
+# like any other ("said", "one").
 QUESTION_WORDS = frozenset(
     "say says said tell tells told mention mentioned mentions describe described explain explained "
     "according also anything something thing things please could would think thinks thought "
-    "kind sort way ways regarding happen happened happens make made makes get got want wants one "
-    "document documents text texts story report passage passages author writer piece".split()
+    "regarding happen happened happens make made makes get got want wants one".split()
 )
 _WORD = re.compile(TOKEN_PATTERN)
-# "the article", "this document": the question's form, unless a number follows ("Article 5" stays a term).
+# "the article", "this document", "the author": the question's form, unless a number follows ("Article 5" stays a
+# term). Anywhere else the noun is a term ("How do I read a text file?").
 _FORM_NOUN = re.compile(r"\b(?:the|this|that|these|your|my)\s+((?:article|document|text|story|page|passage|report|"
-                        r"piece|file|source)s?)\b(?!\s*\d)", re.IGNORECASE)
+                        r"piece|file|source|author|writer)s?)\b(?!\s*\d)", re.IGNORECASE)
+# "what kind of", "all sorts of", "is there a way to", "in what way": the question's form. Elsewhere these are
+# terms ("How do I sort …?", "a sort key", "the Milky Way").
+_FORM_PHRASE = re.compile(r"\b(kinds?|sorts?)\s+of\b|\b(?:what|which|any|a|an|another|other|some|best|"
+                          r"easiest|simplest|right|proper|better|fastest|quickest|recommended|preferred)\s+(ways?)"
+                          r"\b|\b(ways?)\s+(?:to|of)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -46,9 +55,18 @@ def _stemmer():
 
 @functools.lru_cache(maxsize=1)
 def _stopwords() -> frozenset[str]:
+    """Stop words of passages and questions alike: bm25s's English list."""
     from bm25s.stopwords import STOPWORDS_EN_PLUS
 
-    return frozenset(STOPWORDS_EN_PLUS) | QUESTION_WORDS
+    return frozenset(STOPWORDS_EN_PLUS)
+
+
+def _form_starts(query: str) -> set[int]:
+    """Where the words that frame the question start ("the article", "what kind of", "a way to")."""
+    form = {m.start(1) for m in _FORM_NOUN.finditer(query)}
+    for m in _FORM_PHRASE.finditer(query):
+        form.update(m.start(g) for g in (1, 2, 3) if m.group(g))
+    return form
 
 
 def word_pattern() -> re.Pattern[str]:
@@ -97,9 +115,10 @@ class LexicalIndex:
 
     @staticmethod
     def query_words(query: str) -> list[QueryWord]:
-        """Each content word of the query, tokenised exactly as the passages are."""
-        stop = _stopwords()
-        form = {m.start(1) for m in _FORM_NOUN.finditer(query)}
+        """Each content word of the query, stemmed as the passages are; the words that frame the question
+        (QUESTION_WORDS, "the article", "what kind of") are left out."""
+        stop = _stopwords() | QUESTION_WORDS
+        form = _form_starts(query)
         words = [(m.start(), m.end(), m.group().lower()) for m in _WORD.finditer(query)]
         words = [w for w in words if w[2] not in stop and w[0] not in form]
         stems = _stemmer().stemWords([w for _, _, w in words])
@@ -158,9 +177,9 @@ class LexicalIndex:
                 flat.extend(sorted(ids[t] for t in words))
                 term_rows.append(len(flat))
             sentence_rows.append(len(term_rows) - 1)
-        with (folder / LEXICAL_TERMS).open("w", encoding="utf-8") as f:
-            json.dump({"size": self.size, "terms": terms, "idf": [self._idf[t] for t in terms]}, f,
-                      ensure_ascii=False)
+        with (folder / LEXICAL_TERMS).open("w", encoding="utf-8") as f:  # one write, not one per JSON token
+            f.write(json.dumps({"size": self.size, "terms": terms, "idf": [self._idf[t] for t in terms]},
+                               ensure_ascii=False))
         np.save(folder / LEXICAL_IDS, np.asarray(flat, dtype=np.int32), allow_pickle=False)
         np.save(folder / LEXICAL_TERM_ROWS, np.asarray(term_rows, dtype=np.int64), allow_pickle=False)
         np.save(folder / LEXICAL_SENTENCE_ROWS, np.asarray(sentence_rows, dtype=np.int64), allow_pickle=False)

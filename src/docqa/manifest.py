@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import IndexMismatchError, StoreError
+from .lexical import TOKENISER
 
-FORMAT_VERSION = 2
+# 3: the manifest records the BM25 tokeniser (lexical.TOKENISER), and sentence fragments are joined (chunking.py).
+FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class Manifest:
     skipped: Mapping[str, SkippedEntry] = field(default_factory=dict)
     files: Mapping[str, FileEntry] = field(default_factory=dict)
     created: str = ""
+    tokeniser: str = TOKENISER  # how the BM25 terms were cut (lexical.TOKENISER when they were)
 
     @property
     def dims(self) -> int:

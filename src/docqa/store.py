@@ -286,7 +286,7 @@ def _read_version(directory: Path, dims: int | None) -> StoredIndex:
     np.cumsum([len(c.sentences) for c in chunks], out=rows[1:])
     _check_sources(directory / MANIFEST, manifest, chunks)
     return StoredIndex(directory, manifest, chunks, index, sentence_vectors, rows,
-                       _read_lexical(directory / LEXICAL_DIR, count))
+                       _read_lexical(directory / LEXICAL_DIR, count, manifest, chunks))
 
 
 def _check_sources(path: Path, manifest: Manifest, chunks: list[Chunk]) -> None:
@@ -301,9 +301,15 @@ def _check_sources(path: Path, manifest: Manifest, chunks: list[Chunk]) -> None:
         raise StoreError(f"{path}: lists {at} passages by source, the index holds {len(chunks)}; run `docqa index`")
 
 
-def _read_lexical(folder: Path, count: int) -> Any:
-    from .lexical import LexicalIndex
+def _read_lexical(folder: Path, count: int, manifest: Manifest, chunks: list[Chunk]) -> Any:
+    """The saved BM25 index; built again from the passages when another tokeniser cut its terms (they would not
+    match the questions' terms), until `docqa index` saves it anew."""
+    from .lexical import TOKENISER, LexicalIndex
 
+    if manifest.tokeniser != TOKENISER:
+        log.info("%s: terms cut by tokeniser %r, this docqa uses %r; tokenising again", folder, manifest.tokeniser,
+                 TOKENISER)
+        return LexicalIndex([[c.text[a - c.start : b - c.start] for a, b in c.sentences] for c in chunks])
     try:
         lexical = LexicalIndex.load(folder)
     except (OSError, ValueError, KeyError, TypeError) as exc:
