@@ -232,10 +232,10 @@ _FORM = frozenset("what which who whom whose where when why how whats what's who
 
 
 def _content(word: str) -> bool:
-    from bm25s.stopwords import STOPWORDS_EN_PLUS
+    from .lexical import is_stop_word
 
     low = word.lower().strip(".'’")
-    return bool(low) and low not in STOPWORDS_EN_PLUS and low not in _FORM and not _POINTER.fullmatch(low)
+    return bool(low) and not is_stop_word(low) and low not in _FORM and not _POINTER.fullmatch(low)
 
 
 def _own_words(question: str) -> list[str]:
@@ -315,9 +315,9 @@ def _answer_names(question: str, quote: str | None, most: int = 2) -> list[str]:
 
 
 def _stem(word: str) -> str:
-    from .lexical import _stemmer
+    from .lexical import stem
 
-    return _stemmer().stemWord(word.lower())
+    return stem(word)
 
 
 def _stems(text: str) -> set[str]:

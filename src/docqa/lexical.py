@@ -61,6 +61,16 @@ def _stopwords() -> frozenset[str]:
     return frozenset(STOPWORDS_EN_PLUS)
 
 
+def stem(word: str) -> str:
+    """The stem BM25 indexes `word` under (passages and questions alike)."""
+    return _stemmer().stemWord(word.lower())
+
+
+def is_stop_word(word: str) -> bool:
+    """Whether BM25 leaves `word` out of passages (bm25s's English list)."""
+    return word.lower() in _stopwords()
+
+
 def _form_starts(query: str) -> set[int]:
     """Where the words that frame the question start ("the article", "what kind of", "a way to")."""
     form = {m.start(1) for m in _FORM_NOUN.finditer(query)}
