@@ -156,3 +156,24 @@ def test_a_search_limited_to_some_documents_does_not_answer_from_the_others(town
     assert towns.ask("Which river feeds into the Orsk?", sources=["river.md"]).found
     limited = towns.ask("Which river feeds into the Orsk?", sources=["city.md"])
     assert not limited.found and limited.passages == []
+
+
+def test_the_abstention_threshold_decides_whether_to_answer_not_which_passage_leads(tmp_path, embedder, seed_dir,
+                                                                                   monkeypatch):
+    """The question model says whether to answer (the most relevant candidate or a grounded one reaches the
+    threshold, as bench/fit_abstention.py fits it); the passage that leads is the most relevant grounded one. So
+    moving the threshold, as a refit does, can turn an answer into an abstention but never changes the passage quoted
+    first: the headline (which matches the question's aspect loosely) does not take the lead from Article 5's."""
+    from docqa import Assistant, abstention
+
+    (seed_dir / "garden.md").write_text("# Garden\n\nTomatoes need six hours of sun and deep watering.\n",
+                                        encoding="utf-8")
+    retriever = Assistant(sources=seed_dir, index_dir=tmp_path / "index", embedder=embedder).retriever
+    question = "What did Hegseth say about Article 5?"
+    reading, _, judged = retriever.judge(question)
+    beliefs = [abstention.probability(s) for i, (s, _) in enumerate(judged) if i == 0 or retriever._grounded(s)]
+    for bar in (0.01, 0.1, 0.2, 0.25, 0.3, 0.5, 0.7, 0.9, 0.99):
+        monkeypatch.setattr(abstention, "threshold", lambda bar=bar: bar)
+        result = retriever.search(question, 5)
+        assert result.found == (max(beliefs) >= bar and not reading.missing_names), bar
+        assert "should not invoke Article 5" in result.hits[0].chunk.text, bar

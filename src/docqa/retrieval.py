@@ -184,31 +184,38 @@ class Retriever:
         terms = list(dict.fromkeys(w.term for w in reading.words))
         if not judged:
             return SearchResult(reading.text, [], False, reading)
-        # Candidates the question model accepts come first, by relevance (the score shown); or, with
-        # order_by="model", all by the passage model. A headline leads only when no body passage answers.
+        # Whether to answer and which passage leads are decided apart. Whether: the question model, on the most
+        # relevant candidate and every grounded one (answer when any reaches the threshold; bench/fit_abstention.py
+        # fits exactly this). Which: grounded candidates first, by relevance (the score shown); or, with
+        # order_by="model", all by the passage model. So the threshold never reorders passages. A headline leads
+        # only when no body passage is grounded or accepted.
+        threshold = abstention.threshold()
+        grounded = {hit.position: self._grounded(signals) for signals, hit in judged}
+        counted = {position: ok or position == judged[0][1].position for position, ok in grounded.items()}
         if self.knobs.order_by == "relevance":  # judged is already in relevance order
             scored = [(signals, replace(hit, score=hit.relevance)) for signals, hit in judged]
-            accepted = [abstention.probability(signals) >= abstention.threshold() and self._grounded(signals)
-                        for signals, _ in scored]
-            ranked = [sh for sh, ok in zip(scored, accepted) if ok] + [sh for sh, ok in zip(scored, accepted) if not ok]
+            ranked = ([sh for sh in scored if grounded[sh[1].position]]
+                      + [sh for sh in scored if not grounded[sh[1].position]])
         else:
             scored = [(signals, replace(hit, score=abstention.passage_probability(signals))) for signals, hit in judged]
             ranked = sorted(scored, key=lambda sh: (-sh[1].score, sh[1].position))
+        beliefs = [(abstention.probability(signals), signals) for signals, hit in ranked if counted[hit.position]]
+        probability, basis = max(beliefs, key=lambda b: b[0], default=(0.0, ranked[0][0]))
         lead = ranked[0]
         if _is_headline(lead[1].chunk):
-            body = next((sh for sh in ranked if not _is_headline(sh[1].chunk)), None)
-            if body is not None and abstention.probability(body[0]) >= abstention.threshold():
+            body = next((sh for sh in ranked if not _is_headline(sh[1].chunk)
+                         and (grounded[sh[1].position] or abstention.probability(sh[0]) >= threshold)), None)
+            if body is not None:
                 ranked = [sh for sh in ranked if not _is_headline(sh[1].chunk)]
                 lead = body
-        probability = abstention.probability(lead[0])
-        if probability < abstention.threshold() or reading.missing_names:
+        if probability < threshold or reading.missing_names:
             shown = [h for _, h in ranked[:top_k]]
             return SearchResult(reading.text, self._highlighted(shown, encoding.vector, terms), False, reading,
-                                probability, lead[0])
+                                probability, basis)
         floor = self.knobs.follower_ratio * lead[1].relevance
         chosen = [lead[1]] + [h for _, h in ranked[1:] if h.relevance >= floor]
         return SearchResult(reading.text, self._highlighted(chosen[:top_k], encoding.vector, terms), True, reading,
-                            probability, lead[0])
+                            probability, basis)
 
     def signals(self, hit: Hit, reading: QueryReading, encoding: QueryEncoding, bm25_share: float,
                 terms: list[str]) -> abstention.Signals:
