@@ -159,6 +159,9 @@ def test_why_takes_a_stated_purpose_as_the_reason(tmp_path, embedder):
     assistant = _loaded_assistant(tmp_path, embedder, {"council.md": COUNCIL})
     answer = _chat(assistant, ["What does the council want to build by 2030?", "Why does it want that?"])
     assert answer.found and "essential for the growth" in answer.passages[0].text
+    # the sentence giving the reason is the one highlighted and quoted, not the one the last answer quoted
+    assert "essential for the growth" in answer.passages[0].highlight_text
+    assert "wants a second bridge" not in answer.passages[0].highlight_text
 
 
 def test_overview_cites_each_documents_title_and_opening(towns):

@@ -23,6 +23,19 @@ def states_reason(text: str) -> bool:
     return bool(_REASON.search(text))
 
 
+def reason_span(hit: Hit) -> tuple[int, int] | None:
+    """The sentence of a hit that gives the reason: its answering sentence if that does, else the first one
+    after it that does, else the first one before it; None when no sentence does."""
+    c = hit.chunk
+    reasons = [(a, b) for a, b in c.sentences if states_reason(c.text[a - c.start : b - c.start])]
+    if not reasons:
+        return None
+    start, end = hit.highlight if hit.highlight is not None else (c.start, c.start)
+    inside = [s for s in reasons if s[0] < end and s[1] > start]
+    after = [s for s in reasons if s[0] >= end]
+    return (inside or after or reasons[::-1])[0]
+
+
 def escape(text: str) -> str:
     """Text that Markdown and HTML show literally (no tags, no formatting)."""
     return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))

@@ -18,7 +18,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .answer import build_answer, no_reason, not_english, overview, small_talk, states_reason, to_passage
+from .answer import (build_answer, no_reason, not_english, overview, reason_span, small_talk, states_reason,
+                     to_passage)
 from .chunking import chunk_document
 from .conversation import (clean_history, clean_question, is_bare_why, is_overview_request, is_small_talk,
                            previous_quote, previous_title, refers_back, resolve_query)
@@ -328,8 +329,9 @@ class Assistant:
         if quote is None:
             return no_reason(text, query, [], scope)
         result = retriever.search(quote, top_k, sources)
-        if result.found and states_reason(result.hits[0].chunk.text):
-            return build_answer(text, query, result.hits[:1], True, scope)
+        span = reason_span(result.hits[0]) if result.found else None
+        if span is not None:  # the reason is highlighted, not the sentence quoted before
+            return build_answer(text, query, [replace(result.hits[0], highlight=span)], True, scope)
         elsewhere = retriever.search(query, top_k, sources) if query != text else None
         if elsewhere is not None and elsewhere.found and states_reason(to_passage(elsewhere.hits[0]).highlight_text):
             return build_answer(text, query, elsewhere.hits[:1], True, scope)
