@@ -125,7 +125,7 @@ def test_off_topic_question_shows_no_sources(page) -> None:
 
 def test_follow_up_in_the_chat_says_what_was_searched_for(page) -> None:
     _ask(page, ARTICLE_5)
-    reply = _ask(page, "Does that apply to Ukraine?")  # points back ("that"): its subject comes from the question before
+    reply = _ask(page, "Does that apply to Ukraine?")  # points back ("that"): the subject of the question before
     reply.get_by_text("Searched for:").wait_for()
     searched = reply.inner_text().split("Searched for:", 1)[1].splitlines()[0]
     assert "Article 5 apply to Ukraine" in searched and ARTICLE_5 not in searched  # the subject, not the question
