@@ -2,9 +2,9 @@
 written here (no question or answer of the seed article or of the eval suite)."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
+from conftest import _loaded_assistant
 
 from docqa import Assistant
 from docqa.highlight import announces, points_back
@@ -29,12 +29,7 @@ The keeper's cottage beside it is now a small museum. A café opens there on Sun
 
 @pytest.fixture(scope="module")
 def harbour(tmp_path_factory: pytest.TempPathFactory, embedder) -> Assistant:
-    work: Path = tmp_path_factory.mktemp("harbour")
-    (work / "sources").mkdir()
-    (work / "sources" / "kellmouth.txt").write_text(HARBOUR, encoding="utf-8")
-    assistant = Assistant(sources=work / "sources", index_dir=work / "index", embedder=embedder)
-    assistant.load()
-    return assistant
+    return _loaded_assistant(tmp_path_factory.mktemp("harbour"), embedder, {"kellmouth.txt": HARBOUR})
 
 
 def _top(assistant: Assistant, question: str):
@@ -114,12 +109,7 @@ prefixing .* to match().
 
 @pytest.fixture(scope="module")
 def patterns(tmp_path_factory: pytest.TempPathFactory, embedder) -> Assistant:
-    work: Path = tmp_path_factory.mktemp("patterns")
-    (work / "sources").mkdir()
-    (work / "sources" / "patterns.txt").write_text(PATTERNS, encoding="utf-8")
-    assistant = Assistant(sources=work / "sources", index_dir=work / "index", embedder=embedder)
-    assistant.load()
-    return assistant
+    return _loaded_assistant(tmp_path_factory.mktemp("patterns"), embedder, {"patterns.txt": PATTERNS})
 
 
 @pytest.mark.parametrize("question, said", [
