@@ -2,7 +2,6 @@
 written here (no question or answer of the seed article or of the eval suite)."""
 from __future__ import annotations
 
-
 import pytest
 from conftest import _loaded_assistant
 
