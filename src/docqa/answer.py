@@ -27,7 +27,7 @@ def reason_span(hit: Hit) -> tuple[int, int] | None:
     """The sentence of a hit that gives the reason: its answering sentence if that does, else the first one
     after it that does, else the first one before it; None when no sentence does."""
     c = hit.chunk
-    reasons = [(a, b) for a, b in c.sentences if states_reason(c.text[a - c.start : b - c.start])]
+    reasons = [span for span, text in zip(c.sentences, c.sentence_texts) if states_reason(text)]
     if not reasons:
         return None
     start, end = hit.highlight if hit.highlight is not None else (c.start, c.start)

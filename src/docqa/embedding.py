@@ -167,7 +167,7 @@ class SentenceEmbedder:
         sentence_rows = [row for rows in sentences_of for row in rows]
         missing = [i for i, row in enumerate(sentence_rows) if row is None]
         if missing:  # sentences cut off by the model's token limit: encode them alone
-            flat = [chunk.text[s - chunk.start : e - chunk.start] for chunk in chunks for s, e in chunk.sentences]
+            flat = [text for chunk in chunks for text in chunk.sentence_texts]
             for first in range(0, len(missing), step):
                 part = missing[first : first + step]
                 with self._for_build():
@@ -251,7 +251,7 @@ class SentenceTransformersEmbedder:
 
     def encode_chunks(self, chunks: Sequence[Chunk], progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
         passages = self.encode_queries([c.text for c in chunks], progress)
-        texts = [c.text[s - c.start : e - c.start] for c in chunks for s, e in c.sentences]
+        texts = [text for c in chunks for text in c.sentence_texts]
         return passages, self.encode_queries(texts, progress)
 
 

@@ -43,5 +43,5 @@ class HashEmbedder:
 
     def encode_chunks(self, chunks: Sequence[Chunk], progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """A row per chunk and a row per sentence."""
-        sentences = [c.text[s - c.start : e - c.start] for c in chunks for s, e in c.sentences]
+        sentences = [text for c in chunks for text in c.sentence_texts]
         return self._rows([c.text for c in chunks]), self._rows(sentences)

@@ -50,8 +50,8 @@ def answering_span(stored: StoredIndex, lexical: LexicalIndex, i: int, vector: n
     cosines = stored.chunk_sentence_vectors(i) @ vector
     scores = [float(c) + knobs.coverage_weight * lexical.text_coverage(terms, w) for c, w in zip(cosines, words)]
     best = int(np.argmax(scores))
-    first, last = _neighbour(best, scores, [chunk.text[a - chunk.start : b - chunk.start] for a, b in spans],
-                             words, lambda present: lexical.text_coverage(terms, present), knobs)
+    first, last = _neighbour(best, scores, chunk.sentence_texts, words,
+                             lambda present: lexical.text_coverage(terms, present), knobs)
     return spans[first][0], spans[last][1]
 
 

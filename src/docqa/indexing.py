@@ -213,7 +213,7 @@ def _build(
             sources[name] = SourceEntry(documents[name].sha256, chunks[0].title if chunks else name, writer.count,
                                         len(chunks), size, mtime)
             writer.add(chunks, vectors, sentence_vectors)
-            sentence_texts.extend([c.text[a - c.start : b - c.start] for a, b in c.sentences] for c in chunks)
+            sentence_texts.extend(c.sentence_texts for c in chunks)
         pending.clear()
 
     try:

@@ -292,8 +292,7 @@ class MilvusStore:
         rows = np.zeros(len(snap.chunks) + 1, dtype=np.int64)
         np.cumsum([len(c.sentences) for c in snap.chunks], out=rows[1:])
         vectors = MilvusVectors(self, snap.dims, self.live, snap.chunks, rows)
-        lexical = _compact(MilvusLexicalIndex([[c.text[a - c.start : b - c.start] for a, b in c.sentences]
-                                               for c in snap.chunks]))
+        lexical = _compact(MilvusLexicalIndex([c.sentence_texts for c in snap.chunks]))
         lexical.vectors = vectors
         _trim()
         return StoredIndex(Path(self.location, snap.version), manifest, snap.chunks, vectors.dense,
@@ -312,7 +311,7 @@ class MilvusStore:
         manifest = Manifest.from_json(snap.manifest, Path(self.location))
         rows = np.zeros(len(snap.chunks) + 1, dtype=np.int64)
         np.cumsum([len(c.sentences) for c in snap.chunks], out=rows[1:])
-        lexical = LexicalIndex([[c.text[a - c.start : b - c.start] for a, b in c.sentences] for c in snap.chunks])
+        lexical = LexicalIndex([c.sentence_texts for c in snap.chunks])
         return StoredIndex(Path(self.location, snap.version), manifest, snap.chunks,
                            build_index(snap.passage_vectors), snap.sentence_vectors, rows, lexical)
 

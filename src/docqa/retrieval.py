@@ -71,7 +71,7 @@ class Retriever:
         self.settings = settings
         self.knobs = settings.retrieval
         self.lexical = stored.lexical if stored.lexical is not None else LexicalIndex(  # saved with the index
-            [[c.text[a - c.start : b - c.start] for a, b in c.sentences] for c in stored.chunks])
+            [c.sentence_texts for c in stored.chunks])
         # The corpus's own spellings (lower-cased, unstemmed): what a misspelt question word is corrected to.
         self.vocabulary = frozenset(w.lower() for c in stored.chunks for w in word_pattern().findall(c.text))
         self.speller = Speller(self.vocabulary, self.knobs.letters_per_edit)

@@ -309,7 +309,7 @@ def _read_lexical(folder: Path, count: int, manifest: Manifest, chunks: list[Chu
     if manifest.tokeniser != TOKENISER:
         log.info("%s: terms cut by tokeniser %r, this docqa uses %r; tokenising again", folder, manifest.tokeniser,
                  TOKENISER)
-        return LexicalIndex([[c.text[a - c.start : b - c.start] for a, b in c.sentences] for c in chunks])
+        return LexicalIndex([c.sentence_texts for c in chunks])
     try:
         lexical = LexicalIndex.load(folder)
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -469,7 +469,7 @@ def write_index(
 
     writer = IndexWriter(directory, manifest.model.dims)
     writer.add(chunks, passage_vectors, sentence_vectors)
-    lexical = LexicalIndex([[c.text[a - c.start : b - c.start] for a, b in c.sentences] for c in chunks])
+    lexical = LexicalIndex([c.sentence_texts for c in chunks])
     return writer.commit(manifest, lexical)
 
 

@@ -39,6 +39,11 @@ class Chunk:
     sentences: tuple[tuple[int, int], ...]  # (start, end) of each sentence, in the source's text
     page: int | None = None
 
+    @property
+    def sentence_texts(self) -> list[str]:
+        """The text of each sentence, in order."""
+        return [self.text[a - self.start : b - self.start] for a, b in self.sentences]
+
 
 @dataclass(frozen=True)
 class Passage:
