@@ -8,6 +8,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from .errors import HistoryError, QuestionError
+from .settings import RetrievalSettings
+from .wording import zipf
+
+ENGLISH_WORD_ZIPF = RetrievalSettings().english_word_zipf  # a rarer word is a name or a term
 
 MAX_HISTORY_CHARS = 200_000
 _MARKER = re.compile(r"\s*\[\d+\]\s*$")  # the [n] citation after a quoted sentence
@@ -246,15 +250,12 @@ def _own_words(question: str) -> list[str]:
 def _named(word: str, first: bool) -> bool:
     """Whether `word` is a name or term by its spelling: capitalised (not as a question's first word), written
     like code (list.sort(), --help, Decorate-Sort-Undecorate), or rare in English."""
-    from .settings import RetrievalSettings
-    from .wording import zipf
-
     word = re.sub(r"['’]s?$", "", word)
     if not word:
         return False
     if (word[0].isupper() and not first) or any(not ch.isalpha() for ch in word):
         return True
-    return zipf(word.lower()) < RetrievalSettings().english_word_zipf
+    return zipf(word.lower()) < ENGLISH_WORD_ZIPF
 
 
 def subject_of(question: str, quote: str | None) -> list[str]:
