@@ -75,6 +75,46 @@ def test_answers_survive_an_unrelated_second_document(tmp_path, embedder, seed_d
     assert not assistant.ask("What is the capital of France?").found
 
 
+
+NOTE = """Corner Bakery
+
+Opening hours: 7 am to 6 pm, Tuesday to Sunday
+
+Closed: Mondays and public holidays
+
+Owner: Anna Berg
+
+Specialities: rye bread, cinnamon buns and plum cake
+
+The bakery moved to Mill Street in 2019 after a fire at the old shop.
+"""
+
+
+@pytest.fixture(scope="module")
+def note(tmp_path_factory, embedder):
+    from conftest import _loaded_assistant
+
+    return _loaded_assistant(tmp_path_factory.mktemp("note"), embedder, {"bakery.txt": NOTE})
+
+
+@pytest.mark.parametrize("question, line", [
+    # A "Label: value" line is a fact of the note, not a section heading that gives way to any body sentence.
+    ("Is the bakery open on Monday?", "Closed: Mondays"),
+])
+def test_a_note_of_label_value_lines_answers_from_the_right_line(note, question, line):
+    answer = note.ask(question)
+    assert answer.found
+    assert answer.passages[0].highlight_text.startswith(line), answer.passages[0].highlight_text
+
+
+@pytest.mark.parametrize("line, field", [("Owner: Anna Berg", True), ("Opening hours: 7 am to 6 pm", True),
+                                         ("Step 2: Install the package", False), ("Part IV: Trade", False),
+                                         ("Conflicting options", False), ("See also", False)])
+def test_a_label_value_line_is_a_field_not_a_heading(line, field):
+    from docqa.retrieval import _is_field
+
+    assert _is_field(line) is field
+
 # --- Abstention, spelling and ranking on documents written for these tests --------------------------------------
 
 from test_conversation import CITY, RIVER  # noqa: E402
