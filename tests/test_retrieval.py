@@ -100,6 +100,9 @@ def note(tmp_path_factory, embedder):
 @pytest.mark.parametrize("question, line", [
     # A "Label: value" line is a fact of the note, not a section heading that gives way to any body sentence.
     ("Is the bakery open on Monday?", "Closed: Mondays"),
+    # The most relevant passage leads, even when it holds under half the question's wording ("sell" is not in it)
+    # and a passage that shares no word with the question passes the looser aspect bar.
+    ("What cakes do they sell?", "Specialities:"),
 ])
 def test_a_note_of_label_value_lines_answers_from_the_right_line(note, question, line):
     answer = note.ask(question)
@@ -201,7 +204,7 @@ def test_a_search_limited_to_some_documents_does_not_answer_from_the_others(town
 def test_the_abstention_threshold_decides_whether_to_answer_not_which_passage_leads(tmp_path, embedder, seed_dir,
                                                                                    monkeypatch):
     """The question model says whether to answer (the most relevant candidate or a grounded one reaches the
-    threshold, as bench/fit_abstention.py fits it); the passage that leads is the most relevant grounded one. So
+    threshold, as bench/fit_abstention.py fits it); the passage that leads is the most relevant one. So
     moving the threshold, as a refit does, can turn an answer into an abstention but never changes the passage quoted
     first: the headline (which matches the question's aspect loosely) does not take the lead from Article 5's."""
     from docqa import Assistant, abstention

@@ -187,16 +187,14 @@ class Retriever:
             return SearchResult(reading.text, [], False, reading)
         # Whether to answer and which passage leads are decided apart. Whether: the question model, on the most
         # relevant candidate and every grounded one (answer when any reaches the threshold; bench/fit_abstention.py
-        # fits exactly this). Which: grounded candidates first, by relevance (the score shown); or, with
-        # order_by="model", all by the passage model. So the threshold never reorders passages. A headline leads
-        # only when no body passage is grounded or accepted.
+        # fits exactly this). Which: the most relevant first (relevance is the score shown); or, with
+        # order_by="model", by the passage model. So the threshold never reorders passages. A headline leads only
+        # when no body passage is grounded or accepted.
         threshold = abstention.threshold()
         grounded = {hit.position: self._grounded(signals) for signals, hit in judged}
         counted = {position: ok or position == judged[0][1].position for position, ok in grounded.items()}
         if self.knobs.order_by == "relevance":  # judged is already in relevance order
-            scored = [(signals, replace(hit, score=hit.relevance)) for signals, hit in judged]
-            ranked = ([sh for sh in scored if grounded[sh[1].position]]
-                      + [sh for sh in scored if not grounded[sh[1].position]])
+            ranked = [(signals, replace(hit, score=hit.relevance)) for signals, hit in judged]
         else:
             scored = [(signals, replace(hit, score=abstention.passage_probability(signals))) for signals, hit in judged]
             ranked = sorted(scored, key=lambda sh: (-sh[1].score, sh[1].position))

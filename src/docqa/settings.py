@@ -69,10 +69,13 @@ class RetrievalSettings:
     # (`docqa eval --split tune --corpus howto --corpus rhine`) it gave HOWTO R@1 0.551 / R@3 0.755 / highlight@1
     # 0.388 against the model's 0.429 / 0.653 / 0.286, and Rhine R@1 0.813 / R@3 0.956 against 0.802 / 0.940.
     order_by: str = "relevance"
-    # With order_by="relevance", a candidate leads only when it is grounded: it holds over `grounded_coverage` of
-    # the question's idf-weighted wording, or its sentences match the words it lacks with a cosine of at least
-    # `grounded_aspect`. Kept from the first release (chosen on the seed article then; not re-tuned): without
-    # it the Article 5 question led with the seed's closing paragraph once a second document shifted the idf.
+    # A candidate is grounded when it holds over `grounded_coverage` of the question's idf-weighted wording, or its
+    # sentences match the words it lacks with a cosine of at least `grounded_aspect`. Grounded candidates (and the
+    # most relevant one) are the ones the question model judges, and a headline gives way only to a grounded (or
+    # accepted) body passage. Kept from the first release (chosen on the seed article then; not re-tuned). Until
+    # round 4 of issue 9 grounded candidates also came first in the order; relevance alone orders them now: on
+    # the suite's tune split seed R@1 0.735 -> 0.765 (34), Rhine and HOWTO identical, and a note's
+    # "Specialities: ... plum cake" answers "What cakes do they sell?" (tests/test_retrieval.py).
     grounded_coverage: float = 0.5
     grounded_aspect: float = 0.15
 
