@@ -118,6 +118,15 @@ def test_a_label_value_line_is_a_field_not_a_heading(line, field):
 
     assert _is_field(line) is field
 
+
+def test_a_day_the_note_does_not_name_is_not_a_missing_name(note):
+    """A capitalised word no passage holds is a name the sources lack ("Easter", "Stollen": abstain), but days and
+    months are not: "open Tuesday to Sunday" answers whether it is open on Saturday."""
+    answer = note.ask("Is the bakery open on Saturday?")
+    assert answer.found and answer.passages[0].highlight_text.startswith("Opening hours:")
+    for question in ("Is the bakery open at Easter?", "Does the bakery sell Stollen?"):
+        assert not note.ask(question).found, question
+
 # --- Abstention, spelling and ranking on documents written for these tests --------------------------------------
 
 from test_conversation import CITY, RIVER  # noqa: E402

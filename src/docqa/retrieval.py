@@ -28,6 +28,13 @@ from .types import Chunk, Hit
 from .wording import Speller, is_foreign, zipf
 
 
+# Days and months are capitalised, yet they are not names the sources must hold: "Is the shop open on Sunday?" is
+# answered by "open Thursday to Saturday".
+# (English names, spelt out: the calendar module's follow the process's locale.)
+_CALENDAR = frozenset("monday tuesday wednesday thursday friday saturday sunday january february march april may "
+                      "june july august september october november december".split())
+
+
 @dataclass(frozen=True)
 class QueryReading:
     """A question as the corpus reads it: its words, their corpus spelling, and which of them no passage holds."""
@@ -41,8 +48,8 @@ class QueryReading:
     def missing_names(self) -> tuple[str, ...]:
         """Names and numbers the question gives (a capitalised word after the first, or digits) that occur in no
         passage: "What rail system serves <a city no document mentions>?" cannot be answered from the sources."""
-        return tuple(self.text[w.start : w.end] for w in self.missing
-                     if any(ch.isdigit() for ch in w.word) or w.start > 0 and self.text[w.start].isupper())
+        return tuple(self.text[w.start : w.end] for w in self.missing if any(ch.isdigit() for ch in w.word)
+                     or w.start > 0 and self.text[w.start].isupper() and w.word.lower().rstrip("s") not in _CALENDAR)
 
 
 @dataclass(frozen=True)
