@@ -45,21 +45,22 @@ def _items(spec: dict):
 
 
 def test_the_suite_has_the_corpora_the_issue_asks_for():
-    assert CORPORA == ["seed", "rhine", "howto", "rhine-absent"]
+    assert CORPORA == ["seed", "rhine", "howto", "notes", "rhine-absent"]
     corpora = {name: load_corpus(name) for name in CORPORA}
     kinds = {name: {q.kind for q in c.questions} for name, c in corpora.items()}
-    for name in ("seed", "rhine", "howto"):
+    for name in ("seed", "rhine", "howto", "notes"):
         assert {"absent_aspect", "typo", "other_language", "overview", "chat"} <= kinds[name], name
     rhine = corpora["rhine"].questions
     assert sum(q.kind == "answerable" for q in rhine) == 290 and sum(q.kind == "impossible" for q in rhine) == 208
     assert {q.kind for q in corpora["rhine-absent"].questions} == {"absent"}
     assert len(corpora["rhine-absent"].questions) == 498
     assert "rhine.txt" in corpora["rhine"].documents and "rhine.txt" not in corpora["rhine-absent"].documents
-    howto = _spec("howto")
-    assert len(howto["documents"]) >= 6 and 2 <= len(howto["absent_documents"]) <= 3
-    assert not set(howto["documents"]) & set(howto["absent_documents"])
-    assert {i["about"] for i in howto["questions"] if i["kind"] == "near_miss"} == \
-        {Path(d).name for d in howto["absent_documents"]}
+    for name in ("howto", "notes"):
+        spec = _spec(name)
+        assert len(spec["documents"]) >= 6 and 2 <= len(spec["absent_documents"]) <= 3
+        assert not set(spec["documents"]) & set(spec["absent_documents"])
+        assert {i["about"] for i in spec["questions"] if i["kind"] == "near_miss"} == \
+            {Path(d).name for d in spec["absent_documents"]}
     for chat in (q for c in corpora.values() for q in c.questions if q.kind == "chat"
                  if not q.id.startswith("gold-")):
         assert len(chat.turns) >= 6, chat.id
@@ -85,15 +86,16 @@ def test_recorded_splits_follow_their_rules():
         assert not set(recorded["tune"]) & set(recorded["held-out"])
         assert sorted(recorded["tune"] + recorded["held-out"]) == list(range(44))
         assert all(split_of(f"rhine-paragraph-{i}") == s for s, ids in recorded.items() for i in ids)
-    howto = _spec("howto")
-    indexed = [Path(d).name for d in howto["documents"]]
-    absent = [Path(d).name for d in howto["absent_documents"]]
-    assert howto["document_split"] == {**split_documents(indexed), **split_documents(absent)}
-    assert {howto["document_split"][d] for d in indexed} == {"tune", "held-out"}
-    for item in howto["questions"]:
-        document = item.get("document") or item.get("about") or (item.get("turns") or [{}])[0].get("document")
-        expected = howto["document_split"][document] if document else split_of(item["id"])
-        assert item["split"] == expected, item["id"]
+    for name in ("howto", "notes"):
+        spec = _spec(name)
+        indexed = [Path(d).name for d in spec["documents"]]
+        absent = [Path(d).name for d in spec["absent_documents"]]
+        assert spec["document_split"] == {**split_documents(indexed), **split_documents(absent)}
+        assert {spec["document_split"][d] for d in indexed} == {"tune", "held-out"}
+        for item in spec["questions"]:
+            document = item.get("document") or item.get("about") or (item.get("turns") or [{}])[0].get("document")
+            expected = spec["document_split"][document] if document else split_of(item["id"])
+            assert item["split"] == expected, item["id"]
 
 
 def test_splits_are_deterministic_and_balanced():
@@ -103,7 +105,7 @@ def test_splits_are_deterministic_and_balanced():
     assert 0.3 < sum(shares) / len(shares) < 0.37
 
 
-@pytest.mark.parametrize("name", ["seed", "rhine", "howto"])
+@pytest.mark.parametrize("name", ["seed", "rhine", "howto", "notes"])
 def test_answer_offsets_are_exact(name):
     texts = load_corpus(name).documents
     checked = 0
