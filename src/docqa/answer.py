@@ -14,7 +14,8 @@ _REASON = re.compile(r"\b(because|since|due to|owing to|as a result|so that|in o
                      r"aimed to|intended to|thereby|otherwise|for the sake of|in the interest of|"
                      r"(?:essential|necessary|needed|required|crucial|vital|important) (?:for|to)|"
                      r"(?:will|would|could|can|may|might) (?:make|cause|lead|result|prevent|break|harm)|"
-                     r"(?:this|that|which) means|means that|results? in|resulting in)\b", re.IGNORECASE)
+                     r"(?:this|that|which) means|means that|results? in|resulting in)\b"
+                     r"|,\s+so\s+(?!(?:that|as|far|much|many|long|on|too|to)\b)", re.IGNORECASE)  # "X, so Y": X is why
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-!|~>])")
 
 
