@@ -1,7 +1,11 @@
 """Follow-ups, "Why?", overview requests and other languages, over small documents written for these tests."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
+
+from docqa.assistant import Assistant
 
 from docqa.conversation import (is_bare_why, is_overview_request, previous_quote, refers_back, resolve_query,
                                 subject_of)
@@ -117,6 +121,19 @@ def test_a_pronoun_follow_up_takes_the_previous_subject_not_its_predicate(towns)
     answer = _chat(towns, ["Where does the Orsk rise?", "And where does it end?"])
     assert answer.query == "And where does the Orsk end?"  # not "Where does the Orsk rise? And where does it end?"
     assert answer.found and "Lake Tessel" in answer.passages[0].highlight_text
+
+
+def test_the_assistants_zipf_bar_decides_which_words_are_names_in_a_follow_up(towns, embedder):
+    # "oak" (zipf 4.2) is a common English word under the default bar (3.0), a term under 4.5, as for the speller
+    knobs = replace(towns.settings.retrieval, english_word_zipf=4.5)
+    strict = Assistant(sources=towns.sources, index_dir=towns.index_dir, embedder=embedder,
+                       settings=replace(towns.settings, retrieval=knobs))
+    strict.load()
+    chat = ["Did oak warehouses burn?", "When were those rebuilt?"]
+    assert _chat(towns, chat).query == "When were warehouses rebuilt?"
+    answer = _chat(strict, chat)
+    assert answer.query == "When were oak warehouses rebuilt?"
+    assert answer.found and "1876" in answer.passages[0].highlight_text
 
 
 def test_a_long_chat_searches_only_what_the_turn_needs(towns):

@@ -11,7 +11,7 @@ from .errors import HistoryError, QuestionError
 from .settings import RetrievalSettings
 from .wording import zipf
 
-ENGLISH_WORD_ZIPF = RetrievalSettings().english_word_zipf  # a rarer word is a name or a term
+ENGLISH_WORD_ZIPF = RetrievalSettings().english_word_zipf  # the default bar: a rarer word is a name or a term
 
 MAX_HISTORY_CHARS = 200_000
 _MARKER = re.compile(r"\s*\[\d+\]\s*$")  # the [n] citation after a quoted sentence
@@ -156,14 +156,16 @@ def refers_back(question: str) -> bool:
     return bool(_REFERS.search(_EXISTENTIAL.sub(" ", question))) or is_bare_why(question)
 
 
-def resolve_query(question: str, history: Sequence[dict[str, str]], max_chars: int, depth: int = 2) -> str:
+def resolve_query(question: str, history: Sequence[dict[str, str]], max_chars: int, depth: int = 2, *,
+                  name_zipf: float = ENGLISH_WORD_ZIPF) -> str:
     """The text to search: the question itself, or, for a follow-up, what it needs from the conversation and no
     more. A question that points back with "it", "that", "there"… gets the subject of the conversation in place
     of that word ("And where does it end?" after "Where does the Rhine start?" is "And where does the Rhine
     end?": the subject, not the previous question's predicate). A question with no words of its own ("Where?",
     "How come?") is read after the previous question; so is one that names its own subject ("What about the
     spending target?"), which the assistant searches alone first. Only as much history as needed: earlier turns
-    (up to `depth` back) only when the later ones name nothing."""
+    (up to `depth` back) only when the later ones name nothing. A word rarer in English than `name_zipf`
+    (`RetrievalSettings.english_word_zipf`) counts as a name."""
     if not looks_like_follow_up(question):
         return question
     turns = _user_turns(history, max_chars)
@@ -171,29 +173,31 @@ def resolve_query(question: str, history: Sequence[dict[str, str]], max_chars: i
         return question
     pointer = _pointer(question)
     if pointer is not None and _own_words(question):
-        subject = " ".join(_subject(history, turns, depth))
+        subject = " ".join(_subject(history, turns, depth, name_zipf))
         if subject:
             return f"{question[:pointer.start()]}{subject}{question[pointer.end():]}"[-max_chars:]
     index, previous = turns[-1]
     if depth > 0 and (_pointer(previous) is not None or refers_back(previous) or not _own_words(previous)):
-        previous = resolve_query(previous, history[:index], max_chars, depth - 1)
+        previous = resolve_query(previous, history[:index], max_chars, depth - 1, name_zipf=name_zipf)
     return f"{previous} {question}"[-max_chars:]
 
 
-def _subject(history: Sequence[dict[str, str]], turns: list[tuple[int, str]], depth: int) -> list[str]:
+def _subject(history: Sequence[dict[str, str]], turns: list[tuple[int, str]], depth: int,
+             name_zipf: float) -> list[str]:
     """What the conversation is about now: the noun phrases of the last question (and, when it asked "which …",
     the names its answer gave), or its content words when it names its subject with a bare noun ("and
     energy?"); when it only pointed back ("How long is it?", "Why?"), the subject of the question before, up to
     `depth` turns back."""
     index, previous = turns[-1]
     quote = previous_quote(history)
-    words = subject_of(previous, quote) + (_answer_names(previous, quote) if _asks_which(previous) else [])
+    words = subject_of(previous, quote, name_zipf) + (_answer_names(previous, quote, name_zipf)
+                                                      if _asks_which(previous) else [])
     own = _own_words(previous)
     quoted = _stems(quote or "")
     if words or (own and _pointer(previous) is None):  # "and energy?" names its subject with a bare noun
         return words or [w for w in own if _stem(w) in quoted] or own
     if depth > 0 and len(turns) > 1:
-        earlier = _subject(history[:index], turns[:-1], depth - 1)
+        earlier = _subject(history[:index], turns[:-1], depth - 1, name_zipf)
         if earlier:
             return earlier
     return [w for w in own if _stem(w) in quoted] or own
@@ -247,18 +251,18 @@ def _own_words(question: str) -> list[str]:
     return [w for w in _TOKEN.findall(question) if _content(w)]
 
 
-def _named(word: str, first: bool) -> bool:
+def _named(word: str, first: bool, name_zipf: float) -> bool:
     """Whether `word` is a name or term by its spelling: capitalised (not as a question's first word), written
-    like code (list.sort(), --help, Decorate-Sort-Undecorate), or rare in English."""
+    like code (list.sort(), --help, Decorate-Sort-Undecorate), or rarer in English than `name_zipf`."""
     word = re.sub(r"['’]s?$", "", word)
     if not word:
         return False
     if (word[0].isupper() and not first) or any(not ch.isalpha() for ch in word):
         return True
-    return zipf(word.lower()) < ENGLISH_WORD_ZIPF
+    return zipf(word.lower()) < name_zipf
 
 
-def subject_of(question: str, quote: str | None) -> list[str]:
+def subject_of(question: str, quote: str | None, name_zipf: float = ENGLISH_WORD_ZIPF) -> list[str]:
     """The noun phrases of `question`: what it is about (its subject), not what it asks of it. A phrase starts
     at a content word after an article, a possessive, a preposition or an opening "which", or at a name, and
     goes on over names and over words the answer's quoted sentence has next to the one before ("the Rhine
@@ -278,10 +282,10 @@ def subject_of(question: str, quote: str | None) -> list[str]:
         low = previous.lower()
         opening_which = low == "which" and (i == 1 or (i == 2 and tokens[0].lower() in ("and", "but", "so")))
         going_on = bool(phrases) and phrases[-1][-1] == previous and (
-            _named(token, i == 0) or (previous not in bare and (_stem(previous), _stem(token)) in pairs))
+            _named(token, i == 0, name_zipf) or (previous not in bare and (_stem(previous), _stem(token)) in pairs))
         if going_on:
             phrases[-1].append(token)
-        elif low in _LEADS or opening_which or _named(token, i == 0):
+        elif low in _LEADS or opening_which or _named(token, i == 0, name_zipf):
             phrases.append(["the", token] if low == "the" else [token])
         elif low in _AUXILIARIES and i <= 2 and tokens[0].lower() in _FORM:  # "What do tomatoes need …?"
             phrases.append([token])
@@ -303,7 +307,7 @@ def _asks_which(question: str) -> bool:
     return match is not None and _content(match.group(1))
 
 
-def _answer_names(question: str, quote: str | None, most: int = 2) -> list[str]:
+def _answer_names(question: str, quote: str | None, name_zipf: float, most: int = 2) -> list[str]:
     """The first few names and terms of the answer's quoted sentence that the question does not use: what the
     answer named ("the Nibelungenlied", "NullHandler", "Timsort")."""
     if not quote:
@@ -311,7 +315,7 @@ def _answer_names(question: str, quote: str | None, most: int = 2) -> list[str]:
     asked = _stems(question)
     tokens = _TOKEN.findall(quote)
     names = [t for i, t in enumerate(tokens)
-             if _content(t) and _stem(t) not in asked and _named(t, i == 0) and not t[0].isdigit()]
+             if _content(t) and _stem(t) not in asked and _named(t, i == 0, name_zipf) and not t[0].isdigit()]
     return list(dict.fromkeys(names))[:most]
 
 
