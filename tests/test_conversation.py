@@ -68,6 +68,33 @@ def test_the_subject_is_the_noun_phrase_not_the_predicate():
     assert subject_of("How long is it?", "It is 410 km long.") == []
 
 
+def _said(*turns):
+    """A history of (question, the sentence its answer quoted) turns."""
+    return [m for q, quote in turns for m in ({"role": "user", "content": q}, {"role": "assistant", "content": quote})]
+
+
+def test_it_means_what_the_last_question_was_about_not_its_objects_or_adverbials():
+    said = _said(("Why was the old harbour rebuilt in 1876?", "> The old harbour was rebuilt in 1876. [1]"))
+    assert resolve_query("What does it handle today?", said, 2000) == "What does the old harbour handle today?"
+    said = _said(("When did the ferry stop at first?", "> At first the ferry stopped at Orsk. [1]"))
+    assert resolve_query("How long is it?", said, 2000) == "How long is the ferry?"
+    # "that" may point at anything the last question said: the plan and the prices, not only the U.S.
+    said = _said(("What does the U.S. plan to do about energy prices?", "> The U.S. will drive down energy prices. [1]"))
+    assert "energy prices" in resolve_query("Why would that matter?", said, 2000)
+
+
+def test_it_is_the_thing_the_answer_named_and_agrees_in_number():
+    said = _said(("What handlers can I add?", "> Add no handlers other than NullHandler to your library's loggers. [1]"))
+    assert resolve_query("Since when has it existed?", said, 2000) == "Since when has NullHandler existed?"
+
+
+def test_a_turn_with_no_words_of_its_own_costs_no_depth():
+    said = _said(("What is the Kamen Dam?", "> The Kamen Dam holds back floods. [1]"),
+                 ("What's another name for it?", "> It is also called the Old Wall. [1]"),
+                 ("Who popularized it?", "> It was popularized by Ada Brun. [1]"), ("Why?", "The document doesn't say why."))
+    assert resolve_query("Is it still used?", said, 2000) == "Is the Kamen Dam still used?"
+
+
 def test_standalone_question_is_not_resolved():
     assert resolve_query("What is the main tributary of the Orsk?", _history(["How long is the Orsk?"]), 2000) == \
         "What is the main tributary of the Orsk?"

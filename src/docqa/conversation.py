@@ -173,7 +173,8 @@ def resolve_query(question: str, history: Sequence[dict[str, str]], max_chars: i
         return question
     pointer = _pointer(question)
     if pointer is not None and _own_words(question):
-        subject = " ".join(_subject(history, turns, depth, name_zipf))
+        topic = pointer.group(1).lower() in _PERSONAL  # "it" keeps to the topic; "that" may mean anything said
+        subject = " ".join(_agreeing(_subject(history, turns, depth, name_zipf, topic), pointer.group(1)))
         if subject:
             return f"{question[:pointer.start()]}{subject}{question[pointer.end():]}"[-max_chars:]
     index, previous = turns[-1]
@@ -183,24 +184,46 @@ def resolve_query(question: str, history: Sequence[dict[str, str]], max_chars: i
 
 
 def _subject(history: Sequence[dict[str, str]], turns: list[tuple[int, str]], depth: int,
-             name_zipf: float) -> list[str]:
+             name_zipf: float, topic: bool = True) -> list[str]:
     """What the conversation is about now: the noun phrases of the last question (and, when it asked "which …",
     the names its answer gave), or its content words when it names its subject with a bare noun ("and
     energy?"); when it only pointed back ("How long is it?", "Why?"), the subject of the question before, up to
-    `depth` turns back."""
+    `depth` turns back. With `topic`, only the phrase the last question was about (see `subject_of`)."""
     index, previous = turns[-1]
     quote = previous_quote(history)
-    words = subject_of(previous, quote, name_zipf) + (_answer_names(previous, quote, name_zipf)
+    words = subject_of(previous, quote, name_zipf, topic=topic) + (_answer_names(previous, quote, name_zipf)
                                                       if _asks_which(previous) else [])
     own = _own_words(previous)
     quoted = _stems(quote or "")
     if words or (own and _pointer(previous) is None):  # "and energy?" names its subject with a bare noun
         return words or [w for w in own if _stem(w) in quoted] or own
-    if depth > 0 and len(turns) > 1:
-        earlier = _subject(history[:index], turns[:-1], depth - 1, name_zipf)
+    if depth > 0 and len(turns) > 1:  # a turn with no words of its own ("Why?", "Where?") costs no depth
+        earlier = _subject(history[:index], turns[:-1], depth - (1 if own else 0), name_zipf, topic)
         if earlier:
             return earlier
     return [w for w in own if _stem(w) in quoted] or own
+
+
+def _agreeing(phrases: list[str], pointer: str) -> list[str]:
+    """The phrases whose number agrees with the pointing word: "it" is not "handlers", "they" is not "the sort"
+    (names and terms agree with either); all of them when none agrees."""
+    plural = pointer.lower() in _PLURAL_POINTERS
+    if pointer.lower() not in _SINGULAR_POINTERS and not plural:
+        return phrases
+    agreeing = [p for p in phrases if _plural(p.split()[-1]) in (None, plural)]
+    return agreeing or phrases
+
+
+_SINGULAR_POINTERS = frozenset("it its".split())  # "that" may point at what was said
+_PLURAL_POINTERS = frozenset("they them their".split())
+
+
+def _plural(word: str) -> bool | None:
+    """Whether a common noun is plural by its ending ("handlers", not "class" or "status"); None for a name or
+    term, whose number its spelling doesn't tell."""
+    if not word.isalpha() or not word.islower():
+        return None
+    return word.endswith("s") and not word.endswith(("ss", "us", "is"))
 
 
 def _user_turns(history: Sequence[dict[str, str]], max_chars: int) -> list[tuple[int, str]]:
@@ -217,6 +240,7 @@ def _user_turns(history: Sequence[dict[str, str]], max_chars: int) -> list[tuple
 
 # The word a follow-up points back with, which the previous turn's subject replaces. Personal pronouns are left
 # out (see _REFERS), and so are "else", "instead", "compared": they ask for something besides the subject.
+_PERSONAL = frozenset("it its they them their".split())  # point at the topic, unlike "that", "there", "one"
 _POINTER = re.compile(r"\b(it|its|that|this|those|these|they|them|their|the same|there|one|ones)\b", re.IGNORECASE)
 _EXISTENTIAL = re.compile(r"(?:\b(?:is|are|was|were)\s+there\b|\bthere\s+(?:is|are|was|were|'s|’s)\b)", re.IGNORECASE)
 
@@ -262,35 +286,103 @@ def _named(word: str, first: bool, name_zipf: float) -> bool:
     return zipf(word.lower()) < name_zipf
 
 
-def subject_of(question: str, quote: str | None, name_zipf: float = ENGLISH_WORD_ZIPF) -> list[str]:
+def subject_of(question: str, quote: str | None, name_zipf: float = ENGLISH_WORD_ZIPF, *, topic: bool = True
+               ) -> list[str]:
     """The noun phrases of `question`: what it is about (its subject), not what it asks of it. A phrase starts
     at a content word after an article, a possessive, a preposition or an opening "which", or at a name, and
     goes on over names and over words the answer's quoted sentence has next to the one before ("the Rhine
     knee", but not "the Rhine start", nor "the harbour rebuilt" after "the harbour was rebuilt"). Empty when
     it names nothing ("How long is it?")."""
+    phrases = _phrases(question, quote, name_zipf)
+    tokens = _TOKEN.findall(question)
+    slot = None if _asks_which(question) or not topic else _subject_slot(tokens)
+    if slot is not None:
+        about = [words for start, words in phrases if start == slot]
+        if about:  # the phrase the question is about, not its objects and adverbials ("the old", "at first")
+            words, rest = about[0], tokens[slot + 1:]
+            if _asks_what_is(tokens) and len(rest) >= len(words) - (words[0] == "the") and all(
+                    _content(t) for t in rest):  # "What's the default logging level?": all of it
+                words = (["the"] if words[0] == "the" else []) + [tokens[slot], *rest]
+            return [" ".join(words)]
+        if _pointer(tokens[slot]) is not None:  # "What did it separate at that time?"
+            return []
+    return list(dict.fromkeys(" ".join(words) for _, words in phrases))
+
+
+def _phrases(question: str, quote: str | None, name_zipf: float) -> list[tuple[int, list[str]]]:
+    """The noun phrases of `question`, each with the position of its first content word among the tokens."""
     tokens = _TOKEN.findall(question)
     pairs = _pairs(quote or "")
-    phrases: list[list[str]] = []
+    phrases: list[tuple[int, list[str]]] = []
     bare: set[str] = set()
     asked = _ASKED_PHRASE.match(question)
     if asked and all(_content(w) for w in asked.group(1).split()):  # "What defense spending target did he …?"
-        phrases.append(asked.group(1).split())
+        phrases.append((-1, asked.group(1).split()))
     for i, token in enumerate(tokens):
-        if not _content(token) or (asked and i < len(asked.group(0).split())):
+        if not _content(token) or (asked and i < len(asked.group(0).split())) or _verb_after_who(tokens, i):
             continue
         previous = tokens[i - 1] if i else ""
         low = previous.lower()
         opening_which = low == "which" and (i == 1 or (i == 2 and tokens[0].lower() in ("and", "but", "so")))
-        going_on = bool(phrases) and phrases[-1][-1] == previous and (
-            _named(token, i == 0, name_zipf) or (previous not in bare and (_stem(previous), _stem(token)) in pairs))
+        going_on = bool(phrases) and phrases[-1][1][-1] == previous and (
+            _named(token, i == 0, name_zipf) or (previous not in bare and (_stem(previous), token.lower()) in pairs))
         if going_on:
-            phrases[-1].append(token)
+            phrases[-1][1].append(token)
         elif low in _LEADS or opening_which or _named(token, i == 0, name_zipf):
-            phrases.append(["the", token] if low == "the" else [token])
+            phrases.append((i, ["the", token] if low == "the" else [token]))
         elif low in _AUXILIARIES and i <= 2 and tokens[0].lower() in _FORM:  # "What do tomatoes need …?"
-            phrases.append([token])
+            phrases.append((i, [token]))
             bare.add(token)  # a bare noun goes on only over names: the next word is most likely the verb
-    return list(dict.fromkeys(" ".join(p) for p in phrases))
+    return phrases
+
+
+def _asks_what_is(tokens: list[str]) -> bool:
+    """ "What is X?", "What's X?", "Who are X?": the question's words after its verb all name X."""
+    start = 1 if tokens and tokens[0].lower() in _CONJUNCTIONS else 0
+    head = [t.lower().replace("’", "'") for t in tokens[start:start + 2]]
+    return bool(head) and (head[0] in ("what's", "whats", "who's") or (
+        head[0] in ("what", "who") and head[1:] in (["is"], ["are"], ["was"], ["were"])))
+
+
+def _verb_after_who(tokens: list[str], i: int) -> bool:
+    """ "Who popularized it?": the word after an opening "who" is its verb, however rare."""
+    start = 1 if tokens and tokens[0].lower() in _CONJUNCTIONS else 0
+    return i == start + 1 and tokens[start].lower() == "who"
+
+
+def _is_auxiliary(word: str) -> bool:
+    low = word.lower().replace("’", "'")
+    return low in _AUXILIARIES or (low.endswith("n't") and low[:-3] in _AUXILIARIES | {"ca", "wo", "do"})
+
+
+def _subject_slot(tokens: list[str]) -> int | None:
+    """Where the question's grammatical subject starts: after its auxiliary ("Why does logging use …", "Is the
+    sort stable?", "How long is the plain …", "What's the default level?"), skipping an article or possessive;
+    None when the question has no such shape ("What happens to …", "Who founded …")."""
+    start = 1 if tokens and tokens[0].lower() in _CONJUNCTIONS else 0
+    head = [t.lower().replace("’", "'") for t in tokens[start:start + 4]]
+    if not head:
+        return None
+    if _is_auxiliary(head[0]):
+        slot = start + 1
+    elif head[0] in _WH_IS:
+        slot = start + 1
+    elif head[0] in _WH:
+        aux = next((k for k in range(1, len(head)) if _is_auxiliary(head[k])), None)
+        if aux is None or (aux > 1 and head[0] != "how"):
+            return None
+        slot = start + aux + 1
+    else:
+        return None
+    if slot < len(tokens) - 1 and tokens[slot].lower() in _DETERMINERS and _content(tokens[slot + 1]):
+        slot += 1
+    return slot if slot < len(tokens) else None
+
+
+_CONJUNCTIONS = frozenset("and but so then ok okay".split())
+_WH = frozenset("what who whom where when why how".split())
+_WH_IS = frozenset("what's who's where's when's why's how's whats".split())
+_DETERMINERS = frozenset("the a an this that these those its their his her my your our".split())
 
 
 _AUXILIARIES = frozenset("do does did is are was were can could should would will has have had must may might".split())
@@ -330,9 +422,11 @@ def _stems(text: str) -> set[str]:
 
 
 def _pairs(text: str) -> set[tuple[str, str]]:
-    """The stems of each two neighbouring words of `text`."""
-    stems = [_stem(w) for w in _TOKEN.findall(text)]
-    return set(zip(stems, stems[1:]))
+    """Each two neighbouring words of `text`: the first as its stem, the second as written (lower-cased), so that
+    "did the ferry stop" does not go on over "the ferry stopped": a verb after "did" is not written as in the
+    answer, the second word of a name or compound is ("the Rhine knee")."""
+    tokens = _TOKEN.findall(text)
+    return set(zip((_stem(w) for w in tokens), (w.lower() for w in tokens[1:])))
 
 
 def previous_quote(history: Sequence[dict[str, str]]) -> str | None:
