@@ -88,6 +88,16 @@ def test_it_is_the_thing_the_answer_named_and_agrees_in_number():
     assert resolve_query("Since when has it existed?", said, 2000) == "Since when has NullHandler existed?"
 
 
+def test_after_which_it_is_the_name_the_answer_gave_the_thing_asked_about():
+    said = _said(("Which dam holds back the floods of the Orsk?", "> Floods of the Orsk are held back by the Kamen Dam, "
+                  "built by Tessel Water. [1]"))
+    assert resolve_query("When was it built?", said, 2000) == "When was Kamen Dam built?"
+
+
+def test_a_phrase_goes_on_over_of():
+    assert subject_of("Who founded the Confederation of the Rhine?", None) == ["the Confederation of the Rhine"]
+
+
 def test_a_turn_with_no_words_of_its_own_costs_no_depth():
     said = _said(("What is the Kamen Dam?", "> The Kamen Dam holds back floods. [1]"),
                  ("What's another name for it?", "> It is also called the Old Wall. [1]"),

@@ -191,8 +191,12 @@ def _subject(history: Sequence[dict[str, str]], turns: list[tuple[int, str]], de
     `depth` turns back. With `topic`, only the phrase the last question was about (see `subject_of`)."""
     index, previous = turns[-1]
     quote = previous_quote(history)
-    words = subject_of(previous, quote, name_zipf, topic=topic) + (_answer_names(previous, quote, name_zipf)
-                                                      if _asks_which(previous) else [])
+    named = _answer_name(previous, quote, name_zipf) if topic and _asks_which(previous) else None
+    if named is not None:  # "What algorithm does it use?" "The Timsort algorithm …" "Who invented it?"
+        words = [named]
+    else:
+        words = subject_of(previous, quote, name_zipf, topic=topic) + (
+            _answer_names(previous, quote, name_zipf) if _asks_which(previous) else [])
     own = _own_words(previous)
     quoted = _stems(quote or "")
     if words or (own and _pointer(previous) is None):  # "and energy?" names its subject with a bare noun
@@ -329,7 +333,12 @@ def _phrases(question: str, quote: str | None, name_zipf: float) -> list[tuple[i
         if going_on:
             phrases[-1][1].append(token)
         elif low in _LEADS or opening_which or _named(token, i == 0, name_zipf):
-            phrases.append((i, ["the", token] if low == "the" else [token]))
+            words = ["the", token] if low == "the" else [token]
+            of = i - (2 if low == "the" else 1)  # "the Confederation of the Rhine" is one phrase
+            if phrases and of >= 1 and tokens[of].lower() == "of" and phrases[-1][1][-1] == tokens[of - 1]:
+                phrases[-1][1].extend(["of", *words])
+            else:
+                phrases.append((i, words))
         elif low in _AUXILIARIES and i <= 2 and tokens[0].lower() in _FORM:  # "What do tomatoes need …?"
             phrases.append((i, [token]))
             bare.add(token)  # a bare noun goes on only over names: the next word is most likely the verb
@@ -404,11 +413,38 @@ def _answer_names(question: str, quote: str | None, name_zipf: float, most: int 
     answer named ("the Nibelungenlied", "NullHandler", "Timsort")."""
     if not quote:
         return []
-    asked = _stems(question)
     tokens = _TOKEN.findall(quote)
-    names = [t for i, t in enumerate(tokens)
-             if _content(t) and _stem(t) not in asked and _named(t, i == 0, name_zipf) and not t[0].isdigit()]
-    return list(dict.fromkeys(names))[:most]
+    named = _names_in(question, tokens, name_zipf)
+    return list(dict.fromkeys(t for t, is_name in zip(tokens, named) if is_name))[:most]
+
+
+def _answer_name(question: str, quote: str | None, name_zipf: float) -> str | None:
+    """The name the answer gave the thing a "which …?" question asked about: the name next to that noun in the
+    quoted sentence ("the Timsort algorithm", "the Kamen Dam", "the Central Bridge"); None if no name is."""
+    which = _WHICH.match(question)
+    if not quote or which is None:
+        return None
+    tokens = _TOKEN.findall(quote)
+    named = _names_in(question, tokens, name_zipf)
+    noun = _stem(which.group(1))
+    for j, token in enumerate(tokens):
+        if _stem(token) != noun:
+            continue
+        k = j
+        while k > 0 and named[k - 1]:
+            k -= 1
+        if k < j:  # with the noun when it is part of the name ("Kamen Dam")
+            return " ".join(tokens[k:j + 1] if token[0].isupper() else tokens[k:j])
+        if j + 1 < len(tokens) and named[j + 1]:
+            return tokens[j + 1]
+    return None
+
+
+def _names_in(question: str, tokens: list[str], name_zipf: float) -> list[bool]:
+    """Which of the quoted sentence's tokens are names or terms the question does not use."""
+    asked = _stems(question)
+    return [_content(t) and _stem(t) not in asked and _named(t, i == 0, name_zipf) and not t[0].isdigit()
+            for i, t in enumerate(tokens)]
 
 
 def _stem(word: str) -> str:
