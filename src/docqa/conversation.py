@@ -153,8 +153,9 @@ def looks_like_follow_up(question: str) -> bool:
 def refers_back(question: str) -> bool:
     """Whether the question points at something it does not name ("How does that compare?", "Why?"), so it
     cannot be searched alone; "What about the spending target?" names its subject and can."""
-    besides = _BESIDES.search(question) is not None and not _own_words(question)  # "What else?", not "Who should
-    # send troops instead?", which names what it asks for: the context would lead back to the answer it rules out
+    # "What else?" needs the context; "Who should send troops instead?" names what it asks for, and the context
+    # would lead back to the answer it rules out
+    besides = _BESIDES.search(question) is not None and not _own_words(question)
     return bool(_REFERS.search(_EXISTENTIAL.sub(" ", question))) or besides or is_bare_why(question)
 
 
