@@ -1,7 +1,11 @@
 """Follow-ups, "Why?", overview requests and other languages, over small documents written for these tests."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
+
+from docqa.assistant import Assistant
 
 from docqa.conversation import (is_bare_why, is_overview_request, previous_quote, refers_back, resolve_query,
                                 subject_of)
@@ -64,6 +68,43 @@ def test_the_subject_is_the_noun_phrase_not_the_predicate():
     assert subject_of("How long is it?", "It is 410 km long.") == []
 
 
+def _said(*turns):
+    """A history of (question, the sentence its answer quoted) turns."""
+    return [m for q, quote in turns for m in ({"role": "user", "content": q}, {"role": "assistant", "content": quote})]
+
+
+def test_it_means_what_the_last_question_was_about_not_its_objects_or_adverbials():
+    said = _said(("Why was the old harbour rebuilt in 1876?", "> The old harbour was rebuilt in 1876. [1]"))
+    assert resolve_query("What does it handle today?", said, 2000) == "What does the old harbour handle today?"
+    said = _said(("When did the ferry stop at first?", "> At first the ferry stopped at Orsk. [1]"))
+    assert resolve_query("How long is it?", said, 2000) == "How long is the ferry?"
+    # "that" may point at anything the last question said: the plan and the prices, not only the U.S.
+    said = _said(("What does the U.S. plan to do about energy prices?", "> The U.S. will drive down energy prices. [1]"))
+    assert "energy prices" in resolve_query("Why would that matter?", said, 2000)
+
+
+def test_it_is_the_thing_the_answer_named_and_agrees_in_number():
+    said = _said(("What handlers can I add?", "> Add no handlers other than NullHandler to your library's loggers. [1]"))
+    assert resolve_query("Since when has it existed?", said, 2000) == "Since when has NullHandler existed?"
+
+
+def test_after_which_it_is_the_name_the_answer_gave_the_thing_asked_about():
+    said = _said(("Which dam holds back the floods of the Orsk?", "> Floods of the Orsk are held back by the Kamen Dam, "
+                  "built by Tessel Water. [1]"))
+    assert resolve_query("When was it built?", said, 2000) == "When was Kamen Dam built?"
+
+
+def test_a_phrase_goes_on_over_of():
+    assert subject_of("Who founded the Confederation of the Rhine?", None) == ["the Confederation of the Rhine"]
+
+
+def test_a_turn_with_no_words_of_its_own_costs_no_depth():
+    said = _said(("What is the Kamen Dam?", "> The Kamen Dam holds back floods. [1]"),
+                 ("What's another name for it?", "> It is also called the Old Wall. [1]"),
+                 ("Who popularized it?", "> It was popularized by Ada Brun. [1]"), ("Why?", "The document doesn't say why."))
+    assert resolve_query("Is it still used?", said, 2000) == "Is the Kamen Dam still used?"
+
+
 def test_standalone_question_is_not_resolved():
     assert resolve_query("What is the main tributary of the Orsk?", _history(["How long is the Orsk?"]), 2000) == \
         "What is the main tributary of the Orsk?"
@@ -117,6 +158,19 @@ def test_a_pronoun_follow_up_takes_the_previous_subject_not_its_predicate(towns)
     answer = _chat(towns, ["Where does the Orsk rise?", "And where does it end?"])
     assert answer.query == "And where does the Orsk end?"  # not "Where does the Orsk rise? And where does it end?"
     assert answer.found and "Lake Tessel" in answer.passages[0].highlight_text
+
+
+def test_the_assistants_zipf_bar_decides_which_words_are_names_in_a_follow_up(towns, embedder):
+    # "oak" (zipf 4.2) is a common English word under the default bar (3.0), a term under 4.5, as for the speller
+    knobs = replace(towns.settings.retrieval, english_word_zipf=4.5)
+    strict = Assistant(sources=towns.sources, index_dir=towns.index_dir, embedder=embedder,
+                       settings=replace(towns.settings, retrieval=knobs))
+    strict.load()
+    chat = ["Did oak warehouses burn?", "When were those rebuilt?"]
+    assert _chat(towns, chat).query == "When were warehouses rebuilt?"
+    answer = _chat(strict, chat)
+    assert answer.query == "When were oak warehouses rebuilt?"
+    assert answer.found and "1876" in answer.passages[0].highlight_text
 
 
 def test_a_long_chat_searches_only_what_the_turn_needs(towns):
@@ -239,4 +293,12 @@ def test_a_follow_up_stays_with_the_document_being_discussed(shops, first, sourc
 
 def test_a_question_naming_another_document_leaves_the_topic(shops):
     answer = _chat(shops, ["What bread does the bakery sell?", "When does the library close?"])
+    assert answer.found and answer.passages[0].source == "library.md"
+
+
+def test_a_follow_up_asking_for_something_instead_names_it_and_is_searched_alone(shops):
+    # "instead" rules out the last answer: searched after it, the question leads back to that answer
+    assert refers_back("What else?") and not refers_back("Who lends board games instead?")
+    answer = _chat(shops, ["What bread does the bakery sell?", "Which place lends board games instead?"])
+    assert answer.query == "Which place lends board games instead?"
     assert answer.found and answer.passages[0].source == "library.md"

@@ -310,7 +310,8 @@ class Assistant:
         result = retriever.search(text, top_k, sources)
         if result.reading is not None and result.reading.foreign and not result.found:
             return not_english(text)
-        query = resolve_query(text, messages, self.settings.max_question_chars)
+        query = resolve_query(text, messages, self.settings.max_question_chars,
+                              name_zipf=self.settings.retrieval.english_word_zipf)
         if query != text:
             names_nothing = result.reading is None or not result.reading.words
             result = _prefer(result, retriever.search(query, top_k, sources), refers_back(text) or names_nothing)
@@ -325,7 +326,8 @@ class Assistant:
         why". The search shown is the previous question and this one (the quoted sentence is only used to find
         the passage again)."""
         quote = previous_quote(messages)
-        query = resolve_query(text, messages, self.settings.max_question_chars)
+        query = resolve_query(text, messages, self.settings.max_question_chars,
+                              name_zipf=self.settings.retrieval.english_word_zipf)
         if quote is None:
             return no_reason(text, query, [], scope)
         result = retriever.search(quote, top_k, sources)

@@ -11,7 +11,7 @@ from .errors import HistoryError, QuestionError
 from .settings import RetrievalSettings
 from .wording import zipf
 
-ENGLISH_WORD_ZIPF = RetrievalSettings().english_word_zipf  # a rarer word is a name or a term
+ENGLISH_WORD_ZIPF = RetrievalSettings().english_word_zipf  # the default bar: a rarer word is a name or a term
 
 MAX_HISTORY_CHARS = 200_000
 _MARKER = re.compile(r"\s*\[\d+\]\s*$")  # the [n] citation after a quoted sentence
@@ -94,7 +94,7 @@ def is_small_talk(question: str) -> bool:
 
 # Words that point at something the question does not name. Personal pronouns are left out: in a document
 # they mostly mean its main subject, which the search needs no help to find.
-_REFERS = re.compile(r"\b(it|its|that|this|those|these|the same|there|one|ones|instead|else|compared?)\b",
+_REFERS = re.compile(r"\b(it|its|that|this|those|these|the same|there|one|ones|compared?)\b",
                      re.IGNORECASE)
 # "Why?", "Why would that help?", "How come?": a why-question whose other words only point back (it, that, he)
 # or are generic (help, matter, important): it asks for the reason behind the previous answer.
@@ -153,17 +153,25 @@ def looks_like_follow_up(question: str) -> bool:
 def refers_back(question: str) -> bool:
     """Whether the question points at something it does not name ("How does that compare?", "Why?"), so it
     cannot be searched alone; "What about the spending target?" names its subject and can."""
-    return bool(_REFERS.search(_EXISTENTIAL.sub(" ", question))) or is_bare_why(question)
+    # "What else?" needs the context; "Who should send troops instead?" names what it asks for, and the context
+    # would lead back to the answer it rules out
+    besides = _BESIDES.search(question) is not None and not _own_words(question)
+    return bool(_REFERS.search(_EXISTENTIAL.sub(" ", question))) or besides or is_bare_why(question)
 
 
-def resolve_query(question: str, history: Sequence[dict[str, str]], max_chars: int, depth: int = 2) -> str:
+_BESIDES = re.compile(r"\b(instead|else)\b", re.IGNORECASE)
+
+
+def resolve_query(question: str, history: Sequence[dict[str, str]], max_chars: int, depth: int = 2, *,
+                  name_zipf: float = ENGLISH_WORD_ZIPF) -> str:
     """The text to search: the question itself, or, for a follow-up, what it needs from the conversation and no
     more. A question that points back with "it", "that", "there"… gets the subject of the conversation in place
     of that word ("And where does it end?" after "Where does the Rhine start?" is "And where does the Rhine
     end?": the subject, not the previous question's predicate). A question with no words of its own ("Where?",
     "How come?") is read after the previous question; so is one that names its own subject ("What about the
     spending target?"), which the assistant searches alone first. Only as much history as needed: earlier turns
-    (up to `depth` back) only when the later ones name nothing."""
+    (up to `depth` back) only when the later ones name nothing. A word rarer in English than `name_zipf`
+    (`RetrievalSettings.english_word_zipf`) counts as a name."""
     if not looks_like_follow_up(question):
         return question
     turns = _user_turns(history, max_chars)
@@ -171,32 +179,61 @@ def resolve_query(question: str, history: Sequence[dict[str, str]], max_chars: i
         return question
     pointer = _pointer(question)
     if pointer is not None and _own_words(question):
-        subject = " ".join(_subject(history, turns, depth))
+        topic = pointer.group(1).lower() in _PERSONAL  # "it" keeps to the topic; "that" may mean anything said
+        subject = " ".join(_agreeing(_subject(history, turns, depth, name_zipf, topic), pointer.group(1)))
         if subject:
             return f"{question[:pointer.start()]}{subject}{question[pointer.end():]}"[-max_chars:]
     index, previous = turns[-1]
     if depth > 0 and (_pointer(previous) is not None or refers_back(previous) or not _own_words(previous)):
-        previous = resolve_query(previous, history[:index], max_chars, depth - 1)
+        previous = resolve_query(previous, history[:index], max_chars, depth - 1, name_zipf=name_zipf)
     return f"{previous} {question}"[-max_chars:]
 
 
-def _subject(history: Sequence[dict[str, str]], turns: list[tuple[int, str]], depth: int) -> list[str]:
+def _subject(history: Sequence[dict[str, str]], turns: list[tuple[int, str]], depth: int,
+             name_zipf: float, topic: bool = True) -> list[str]:
     """What the conversation is about now: the noun phrases of the last question (and, when it asked "which …",
     the names its answer gave), or its content words when it names its subject with a bare noun ("and
     energy?"); when it only pointed back ("How long is it?", "Why?"), the subject of the question before, up to
-    `depth` turns back."""
+    `depth` turns back. With `topic`, only the phrase the last question was about (see `subject_of`)."""
     index, previous = turns[-1]
     quote = previous_quote(history)
-    words = subject_of(previous, quote) + (_answer_names(previous, quote) if _asks_which(previous) else [])
+    named = _answer_name(previous, quote, name_zipf) if topic and _asks_which(previous) else None
+    if named is not None:  # "What algorithm does it use?" "The Timsort algorithm …" "Who invented it?"
+        words = [named]
+    else:
+        words = subject_of(previous, quote, name_zipf, topic=topic) + (
+            _answer_names(previous, quote, name_zipf) if _asks_which(previous) else [])
     own = _own_words(previous)
     quoted = _stems(quote or "")
     if words or (own and _pointer(previous) is None):  # "and energy?" names its subject with a bare noun
         return words or [w for w in own if _stem(w) in quoted] or own
-    if depth > 0 and len(turns) > 1:
-        earlier = _subject(history[:index], turns[:-1], depth - 1)
+    if depth > 0 and len(turns) > 1:  # a turn with no words of its own ("Why?", "Where?") costs no depth
+        earlier = _subject(history[:index], turns[:-1], depth - (1 if own else 0), name_zipf, topic)
         if earlier:
             return earlier
     return [w for w in own if _stem(w) in quoted] or own
+
+
+def _agreeing(phrases: list[str], pointer: str) -> list[str]:
+    """The phrases whose number agrees with the pointing word: "it" is not "handlers", "they" is not "the sort"
+    (names and terms agree with either); all of them when none agrees."""
+    plural = pointer.lower() in _PLURAL_POINTERS
+    if pointer.lower() not in _SINGULAR_POINTERS and not plural:
+        return phrases
+    agreeing = [p for p in phrases if _plural(p.split()[-1]) in (None, plural)]
+    return agreeing or phrases
+
+
+_SINGULAR_POINTERS = frozenset("it its".split())  # "that" may point at what was said
+_PLURAL_POINTERS = frozenset("they them their".split())
+
+
+def _plural(word: str) -> bool | None:
+    """Whether a common noun is plural by its ending ("handlers", not "class" or "status"); None for a name or
+    term, whose number its spelling doesn't tell."""
+    if not word.isalpha() or not word.islower():
+        return None
+    return word.endswith("s") and not word.endswith(("ss", "us", "is"))
 
 
 def _user_turns(history: Sequence[dict[str, str]], max_chars: int) -> list[tuple[int, str]]:
@@ -213,6 +250,7 @@ def _user_turns(history: Sequence[dict[str, str]], max_chars: int) -> list[tuple
 
 # The word a follow-up points back with, which the previous turn's subject replaces. Personal pronouns are left
 # out (see _REFERS), and so are "else", "instead", "compared": they ask for something besides the subject.
+_PERSONAL = frozenset("it its they them their".split())  # point at the topic, unlike "that", "there", "one"
 _POINTER = re.compile(r"\b(it|its|that|this|those|these|they|them|their|the same|there|one|ones)\b", re.IGNORECASE)
 _EXISTENTIAL = re.compile(r"(?:\b(?:is|are|was|were)\s+there\b|\bthere\s+(?:is|are|was|were|'s|’s)\b)", re.IGNORECASE)
 
@@ -232,7 +270,7 @@ _TOKEN = re.compile(r"[\w][\w.'’()-]*[\w)]|[\w]", re.UNICODE)
 # Words of a question's form (asking, telling), not of what it is about.
 _FORM = frozenset("what which who whom whose where when why how whats what's whos who's say says said tell tells told "
                   "mention mentions mentioned describe described explain explained please could would also anything "
-                  "something thing things else exactly".split())
+                  "something thing things else instead exactly".split())
 
 
 def _content(word: str) -> bool:
@@ -247,46 +285,119 @@ def _own_words(question: str) -> list[str]:
     return [w for w in _TOKEN.findall(question) if _content(w)]
 
 
-def _named(word: str, first: bool) -> bool:
+def _named(word: str, first: bool, name_zipf: float) -> bool:
     """Whether `word` is a name or term by its spelling: capitalised (not as a question's first word), written
-    like code (list.sort(), --help, Decorate-Sort-Undecorate), or rare in English."""
+    like code (list.sort(), --help, Decorate-Sort-Undecorate), or rarer in English than `name_zipf`."""
     word = re.sub(r"['’]s?$", "", word)
     if not word:
         return False
     if (word[0].isupper() and not first) or any(not ch.isalpha() for ch in word):
         return True
-    return zipf(word.lower()) < ENGLISH_WORD_ZIPF
+    return zipf(word.lower()) < name_zipf
 
 
-def subject_of(question: str, quote: str | None) -> list[str]:
+def subject_of(question: str, quote: str | None, name_zipf: float = ENGLISH_WORD_ZIPF, *, topic: bool = True
+               ) -> list[str]:
     """The noun phrases of `question`: what it is about (its subject), not what it asks of it. A phrase starts
     at a content word after an article, a possessive, a preposition or an opening "which", or at a name, and
     goes on over names and over words the answer's quoted sentence has next to the one before ("the Rhine
     knee", but not "the Rhine start", nor "the harbour rebuilt" after "the harbour was rebuilt"). Empty when
     it names nothing ("How long is it?")."""
+    phrases = _phrases(question, quote, name_zipf)
+    tokens = _TOKEN.findall(question)
+    slot = None if _asks_which(question) or not topic else _subject_slot(tokens)
+    if slot is not None:
+        about = [words for start, words in phrases if start == slot]
+        if about:  # the phrase the question is about, not its objects and adverbials ("the old", "at first")
+            words, rest = about[0], tokens[slot + 1:]
+            if _asks_what_is(tokens) and len(rest) >= len(words) - (words[0] == "the") and all(
+                    _content(t) for t in rest):  # "What's the default logging level?": all of it
+                words = (["the"] if words[0] == "the" else []) + [tokens[slot], *rest]
+            return [" ".join(words)]
+        if _pointer(tokens[slot]) is not None:  # "What did it separate at that time?"
+            return []
+    return list(dict.fromkeys(" ".join(words) for _, words in phrases))
+
+
+def _phrases(question: str, quote: str | None, name_zipf: float) -> list[tuple[int, list[str]]]:
+    """The noun phrases of `question`, each with the position of its first content word among the tokens."""
     tokens = _TOKEN.findall(question)
     pairs = _pairs(quote or "")
-    phrases: list[list[str]] = []
+    phrases: list[tuple[int, list[str]]] = []
     bare: set[str] = set()
     asked = _ASKED_PHRASE.match(question)
     if asked and all(_content(w) for w in asked.group(1).split()):  # "What defense spending target did he …?"
-        phrases.append(asked.group(1).split())
+        phrases.append((-1, asked.group(1).split()))
     for i, token in enumerate(tokens):
-        if not _content(token) or (asked and i < len(asked.group(0).split())):
+        if not _content(token) or (asked and i < len(asked.group(0).split())) or _verb_after_who(tokens, i):
             continue
         previous = tokens[i - 1] if i else ""
         low = previous.lower()
         opening_which = low == "which" and (i == 1 or (i == 2 and tokens[0].lower() in ("and", "but", "so")))
-        going_on = bool(phrases) and phrases[-1][-1] == previous and (
-            _named(token, i == 0) or (previous not in bare and (_stem(previous), _stem(token)) in pairs))
+        going_on = bool(phrases) and phrases[-1][1][-1] == previous and (
+            _named(token, i == 0, name_zipf) or (previous not in bare and (_stem(previous), token.lower()) in pairs))
         if going_on:
-            phrases[-1].append(token)
-        elif low in _LEADS or opening_which or _named(token, i == 0):
-            phrases.append(["the", token] if low == "the" else [token])
+            phrases[-1][1].append(token)
+        elif low in _LEADS or opening_which or _named(token, i == 0, name_zipf):
+            words = ["the", token] if low == "the" else [token]
+            of = i - (2 if low == "the" else 1)  # "the Confederation of the Rhine" is one phrase
+            if phrases and of >= 1 and tokens[of].lower() == "of" and phrases[-1][1][-1] == tokens[of - 1]:
+                phrases[-1][1].extend(["of", *words])
+            else:
+                phrases.append((i, words))
         elif low in _AUXILIARIES and i <= 2 and tokens[0].lower() in _FORM:  # "What do tomatoes need …?"
-            phrases.append([token])
+            phrases.append((i, [token]))
             bare.add(token)  # a bare noun goes on only over names: the next word is most likely the verb
-    return list(dict.fromkeys(" ".join(p) for p in phrases))
+    return phrases
+
+
+def _asks_what_is(tokens: list[str]) -> bool:
+    """ "What is X?", "What's X?", "Who are X?": the question's words after its verb all name X."""
+    start = 1 if tokens and tokens[0].lower() in _CONJUNCTIONS else 0
+    head = [t.lower().replace("’", "'") for t in tokens[start:start + 2]]
+    return bool(head) and (head[0] in ("what's", "whats", "who's") or (
+        head[0] in ("what", "who") and head[1:] in (["is"], ["are"], ["was"], ["were"])))
+
+
+def _verb_after_who(tokens: list[str], i: int) -> bool:
+    """ "Who popularized it?": the word after an opening "who" is its verb, however rare."""
+    start = 1 if tokens and tokens[0].lower() in _CONJUNCTIONS else 0
+    return i == start + 1 and tokens[start].lower() == "who"
+
+
+def _is_auxiliary(word: str) -> bool:
+    low = word.lower().replace("’", "'")
+    return low in _AUXILIARIES or (low.endswith("n't") and low[:-3] in _AUXILIARIES | {"ca", "wo", "do"})
+
+
+def _subject_slot(tokens: list[str]) -> int | None:
+    """Where the question's grammatical subject starts: after its auxiliary ("Why does logging use …", "Is the
+    sort stable?", "How long is the plain …", "What's the default level?"), skipping an article or possessive;
+    None when the question has no such shape ("What happens to …", "Who founded …")."""
+    start = 1 if tokens and tokens[0].lower() in _CONJUNCTIONS else 0
+    head = [t.lower().replace("’", "'") for t in tokens[start:start + 4]]
+    if not head:
+        return None
+    if _is_auxiliary(head[0]):
+        slot = start + 1
+    elif head[0] in _WH_IS:
+        slot = start + 1
+    elif head[0] in _WH:
+        aux = next((k for k in range(1, len(head)) if _is_auxiliary(head[k])), None)
+        if aux is None or (aux > 1 and head[0] != "how"):
+            return None
+        slot = start + aux + 1
+    else:
+        return None
+    if slot < len(tokens) - 1 and tokens[slot].lower() in _DETERMINERS and _content(tokens[slot + 1]):
+        slot += 1
+    return slot if slot < len(tokens) else None
+
+
+_CONJUNCTIONS = frozenset("and but so then ok okay".split())
+_WH = frozenset("what who whom where when why how".split())
+_WH_IS = frozenset("what's who's where's when's why's how's whats".split())
+_DETERMINERS = frozenset("the a an this that these those its their his her my your our".split())
 
 
 _AUXILIARIES = frozenset("do does did is are was were can could should would will has have had must may might".split())
@@ -303,16 +414,43 @@ def _asks_which(question: str) -> bool:
     return match is not None and _content(match.group(1))
 
 
-def _answer_names(question: str, quote: str | None, most: int = 2) -> list[str]:
+def _answer_names(question: str, quote: str | None, name_zipf: float, most: int = 2) -> list[str]:
     """The first few names and terms of the answer's quoted sentence that the question does not use: what the
     answer named ("the Nibelungenlied", "NullHandler", "Timsort")."""
     if not quote:
         return []
-    asked = _stems(question)
     tokens = _TOKEN.findall(quote)
-    names = [t for i, t in enumerate(tokens)
-             if _content(t) and _stem(t) not in asked and _named(t, i == 0) and not t[0].isdigit()]
-    return list(dict.fromkeys(names))[:most]
+    named = _names_in(question, tokens, name_zipf)
+    return list(dict.fromkeys(t for t, is_name in zip(tokens, named) if is_name))[:most]
+
+
+def _answer_name(question: str, quote: str | None, name_zipf: float) -> str | None:
+    """The name the answer gave the thing a "which …?" question asked about: the name next to that noun in the
+    quoted sentence ("the Timsort algorithm", "the Kamen Dam", "the Central Bridge"); None if no name is."""
+    which = _WHICH.match(question)
+    if not quote or which is None:
+        return None
+    tokens = _TOKEN.findall(quote)
+    named = _names_in(question, tokens, name_zipf)
+    noun = _stem(which.group(1))
+    for j, token in enumerate(tokens):
+        if _stem(token) != noun:
+            continue
+        k = j
+        while k > 0 and named[k - 1]:
+            k -= 1
+        if k < j:  # with the noun when it is part of the name ("Kamen Dam")
+            return " ".join(tokens[k:j + 1] if token[0].isupper() else tokens[k:j])
+        if j + 1 < len(tokens) and named[j + 1]:
+            return tokens[j + 1]
+    return None
+
+
+def _names_in(question: str, tokens: list[str], name_zipf: float) -> list[bool]:
+    """Which of the quoted sentence's tokens are names or terms the question does not use."""
+    asked = _stems(question)
+    return [_content(t) and _stem(t) not in asked and _named(t, i == 0, name_zipf) and not t[0].isdigit()
+            for i, t in enumerate(tokens)]
 
 
 def _stem(word: str) -> str:
@@ -326,9 +464,11 @@ def _stems(text: str) -> set[str]:
 
 
 def _pairs(text: str) -> set[tuple[str, str]]:
-    """The stems of each two neighbouring words of `text`."""
-    stems = [_stem(w) for w in _TOKEN.findall(text)]
-    return set(zip(stems, stems[1:]))
+    """Each two neighbouring words of `text`: the first as its stem, the second as written (lower-cased), so that
+    "did the ferry stop" does not go on over "the ferry stopped": a verb after "did" is not written as in the
+    answer, the second word of a name or compound is ("the Rhine knee")."""
+    tokens = _TOKEN.findall(text)
+    return set(zip((_stem(w) for w in tokens), (w.lower() for w in tokens[1:])))
 
 
 def previous_quote(history: Sequence[dict[str, str]]) -> str | None:
