@@ -294,11 +294,3 @@ def test_a_follow_up_stays_with_the_document_being_discussed(shops, first, sourc
 def test_a_question_naming_another_document_leaves_the_topic(shops):
     answer = _chat(shops, ["What bread does the bakery sell?", "When does the library close?"])
     assert answer.found and answer.passages[0].source == "library.md"
-
-
-def test_a_follow_up_asking_for_something_instead_names_it_and_is_searched_alone(shops):
-    # "instead" rules out the last answer: searched after it, the question leads back to that answer
-    assert refers_back("What else?") and not refers_back("Who lends board games instead?")
-    answer = _chat(shops, ["What bread does the bakery sell?", "Which place lends board games instead?"])
-    assert answer.query == "Which place lends board games instead?"
-    assert answer.found and answer.passages[0].source == "library.md"

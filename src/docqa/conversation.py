@@ -94,7 +94,7 @@ def is_small_talk(question: str) -> bool:
 
 # Words that point at something the question does not name. Personal pronouns are left out: in a document
 # they mostly mean its main subject, which the search needs no help to find.
-_REFERS = re.compile(r"\b(it|its|that|this|those|these|the same|there|one|ones|compared?)\b",
+_REFERS = re.compile(r"\b(it|its|that|this|those|these|the same|there|one|ones|instead|else|compared?)\b",
                      re.IGNORECASE)
 # "Why?", "Why would that help?", "How come?": a why-question whose other words only point back (it, that, he)
 # or are generic (help, matter, important): it asks for the reason behind the previous answer.
@@ -153,13 +153,7 @@ def looks_like_follow_up(question: str) -> bool:
 def refers_back(question: str) -> bool:
     """Whether the question points at something it does not name ("How does that compare?", "Why?"), so it
     cannot be searched alone; "What about the spending target?" names its subject and can."""
-    # "What else?" needs the context; "Who should send troops instead?" names what it asks for, and the context
-    # would lead back to the answer it rules out
-    besides = _BESIDES.search(question) is not None and not _own_words(question)
-    return bool(_REFERS.search(_EXISTENTIAL.sub(" ", question))) or besides or is_bare_why(question)
-
-
-_BESIDES = re.compile(r"\b(instead|else)\b", re.IGNORECASE)
+    return bool(_REFERS.search(_EXISTENTIAL.sub(" ", question))) or is_bare_why(question)
 
 
 def resolve_query(question: str, history: Sequence[dict[str, str]], max_chars: int, depth: int = 2, *,
@@ -270,7 +264,7 @@ _TOKEN = re.compile(r"[\w][\w.'’()-]*[\w)]|[\w]", re.UNICODE)
 # Words of a question's form (asking, telling), not of what it is about.
 _FORM = frozenset("what which who whom whose where when why how whats what's whos who's say says said tell tells told "
                   "mention mentions mentioned describe described explain explained please could would also anything "
-                  "something thing things else instead exactly".split())
+                  "something thing things else exactly".split())
 
 
 def _content(word: str) -> bool:
