@@ -5,8 +5,8 @@ from dataclasses import replace
 
 import pytest
 
+from docqa.answer import states_reason
 from docqa.assistant import Assistant
-
 from docqa.conversation import (is_bare_why, is_overview_request, previous_quote, refers_back, resolve_query,
                                 subject_of)
 
@@ -217,6 +217,18 @@ def test_why_takes_a_stated_purpose_as_the_reason(tmp_path, embedder):
     assert "essential for the growth" in answer.passages[0].highlight_text
     assert "wants a second bridge" not in answer.passages[0].highlight_text
 
+
+
+def test_why_takes_x_comma_so_y_as_the_reason(tmp_path, embedder):
+    """ "X, so Y": X is why Y. The cue is the clause-opening "so", not "so far" or "so much"."""
+    note = ("# Store\n\nThe pears go in the garage fridge. Pears ripen from the inside, so take a few out four days "
+            "before you want to eat them.\n")
+    assistant = _loaded_assistant(tmp_path, embedder, {"store.md": note})
+    answer = _chat(assistant, ["When should I take the pears out of the fridge?", "Why?"])
+    assert answer.found and "ripen from the inside" in answer.passages[0].highlight_text
+    assert states_reason("Prices rose, so demand fell.")
+    for text in ("It has gone well so far.", "There is so much to do.", "and so on", "Thanks so much, Ann."):
+        assert not states_reason(text), text
 
 def test_overview_cites_each_documents_title_and_opening(towns):
     answer = towns.ask("What is this about?")
