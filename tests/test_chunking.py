@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from docqa.chunking import chunk_document, split_sentences
+from docqa.chunking import chunk_document, is_field, split_sentences
 from docqa.sources import load_document
 
 from conftest import SEED_FILE, SEEDS
@@ -158,3 +158,28 @@ def test_a_wrapped_line_joins_its_sentence_but_the_lines_of_a_list_stay_apart():
     text = "Pour the water in slowly and\nwait for it to settle. Then:\n- open the lid\n* Stir twice\n2. Serve"
     assert [text[s:e] for s, e in split_sentences(text)] == [
         "Pour the water in slowly and\nwait for it to settle.", "Then:", "- open the lid", "* Stir twice", "2. Serve"]
+
+
+@pytest.mark.parametrize("line, field", [("Owner: Anna Berg", True), ("Opening hours: 7 am to 6 pm", True),
+                                         ("Step 2: Install the package", False), ("Part IV: Trade", False),
+                                         ("Conflicting options", False), ("See also", False)])
+def test_a_label_value_line_is_a_field_not_a_heading(line, field):
+    assert is_field(line) is field
+
+
+def test_a_line_opening_a_field_or_a_list_item_starts_a_passage(tmp_path):
+    """In a note, lines are separate facts: each field or list item is its own passage (still inside its
+    paragraph, with exact offsets); wrapped prose lines and a lead-in sentence stay together."""
+    text = ("Pets\n\nOur vet is Dr Fiona Kerr.\nInsurance: PetCover, excess £99 per claim.\n"
+            "Open: Monday to Friday.\n\nRides this year:\n- Sunday ride: leaves at 8:30.\n"
+            "- Wednesday ride: led by Priya.\n\nThe club met in the\nupstairs room at the Red Lion.\n")
+    (tmp_path / "pets.md").write_text(text, encoding="utf-8")
+    doc = load_document(tmp_path / "pets.md", tmp_path)
+    chunks = chunk_document(doc)
+    assert [c.text for c in chunks] == ["Pets", "Our vet is Dr Fiona Kerr.",
+                                        "Insurance: PetCover, excess £99 per claim.", "Open: Monday to Friday.",
+                                        "Rides this year:", "- Sunday ride: leaves at 8:30.",
+                                        "- Wednesday ride: led by Priya.",
+                                        "The club met in the\nupstairs room at the Red Lion."]
+    assert [c.paragraph for c in chunks] == [1, 2, 2, 2, 3, 3, 3, 4]
+    assert all(doc.text[c.start : c.end] == c.text for c in chunks)

@@ -110,14 +110,6 @@ def test_a_note_of_label_value_lines_answers_from_the_right_line(note, question,
     assert answer.passages[0].highlight_text.startswith(line), answer.passages[0].highlight_text
 
 
-@pytest.mark.parametrize("line, field", [("Owner: Anna Berg", True), ("Opening hours: 7 am to 6 pm", True),
-                                         ("Step 2: Install the package", False), ("Part IV: Trade", False),
-                                         ("Conflicting options", False), ("See also", False)])
-def test_a_label_value_line_is_a_field_not_a_heading(line, field):
-    from docqa.retrieval import _is_field
-
-    assert _is_field(line) is field
-
 
 def test_a_day_the_note_does_not_name_is_not_a_missing_name(note):
     """A capitalised word no passage holds is a name the sources lack ("Easter", "Stollen": abstain), but days and

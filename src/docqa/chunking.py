@@ -2,7 +2,11 @@
 
 Sentences come from pysbd, then pieces that do not end a sentence are joined back to the one before (`_joins`):
 pysbd cuts inside code and symbols ("re.sub()", "a .* b", "one or zero times: ?"), and after a list item
-("are 1) …, 2) …"), and such a fragment must not stand alone as a sentence (it would win the highlight)."""
+("are 1) …, 2) …"), and such a fragment must not stand alone as a sentence (it would win the highlight).
+
+A line of a paragraph that opens a list item ("- Sunday ride: …", "2. Grease bands …") or a "Label: value" field
+("Insurance: PetCover, excess £99") starts a passage of its own: in a note such lines are separate facts, and
+packed together each one's words and vector are blurred by its neighbours'."""
 from __future__ import annotations
 
 import functools
@@ -11,6 +15,30 @@ from collections.abc import Iterator
 
 from .settings import Settings
 from .types import Chunk, Document
+
+
+# What the manifest records as the splitter: a change re-cuts every index built before it.
+SPLITTER = "pysbd+lines/2"
+# A line that opens a list item: "- x", "* x", "• x", "1. x", "2) x".
+_ITEM = re.compile(r"(?:[-*•]|\d{1,3}[.)])\s")
+# A line "Label: value" (a label of at most four words, then the value): a field of a note or a form.
+_FIELD = re.compile(r"([^\W\d][\w'’()/-]*(?: [\w'’()/-]+){0,3}): \S")
+_NUMBERED = re.compile(r"\b(?:\d{1,3}|[IVX]{1,4})$")
+
+
+def is_field(text: str) -> bool:
+    """Whether a line reads "Label: value" ("Owner: Anna Berg"), not a numbered heading ("Step 2: Install")."""
+    match = _FIELD.match(text)
+    return match is not None and _NUMBERED.search(match.group(1)) is None
+
+
+def _opens_item(text: str, span: tuple[int, int]) -> bool:
+    """Whether the sentence at `span` starts a line of its paragraph with a list item or a field."""
+    start, end = span
+    if start == 0 or text[start - 1] != "\n":
+        return False
+    line = " ".join(text[start:end].split())
+    return _ITEM.match(line) is not None or is_field(line)
 
 
 @functools.lru_cache(maxsize=4)
@@ -122,7 +150,8 @@ def _split_long(span: tuple[int, int], text: str, limit: int) -> Iterator[tuple[
 def chunk_document(
     doc: Document, max_chars: int = 700, language: str = "en", window: int = Settings.sentence_window_chars
 ) -> list[Chunk]:
-    """Pack consecutive sentences of each paragraph into chunks of at most about `max_chars`."""
+    """Pack consecutive sentences of each paragraph into chunks of at most about `max_chars`; a line opening a
+    list item or a field starts a new chunk."""
     chunks: list[Chunk] = []
     for para in doc.paragraphs:
         sentences = [
@@ -132,7 +161,7 @@ def chunk_document(
         ]
         group: list[tuple[int, int]] = []
         for span in sentences:
-            if group and span[1] - group[0][0] > max_chars:
+            if group and (span[1] - group[0][0] > max_chars or _opens_item(doc.text, span)):
                 chunks.append(_make_chunk(doc, para.number, group))
                 group = []
             group.append(span)

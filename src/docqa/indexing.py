@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .ann import index_kind
-from .chunking import chunk_document
+from .chunking import SPLITTER, chunk_document
 from .embedding import Embedder
 from .errors import SourceError, StoreError
 from .lexical import TOKENISER
@@ -53,7 +53,7 @@ def model_info(settings: Settings, dims: int) -> ModelInfo:
 
 def chunking_info(settings: Settings) -> ChunkingInfo:
     """The chunking facts a manifest records."""
-    return ChunkingInfo("pysbd", settings.max_passage_chars, settings.language)
+    return ChunkingInfo(SPLITTER, settings.max_passage_chars, settings.language)
 
 
 def _same_model(manifest: Manifest, settings: Settings) -> bool:

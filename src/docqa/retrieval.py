@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -18,6 +17,7 @@ from importlib import resources
 import numpy as np
 
 from . import abstention
+from .chunking import is_field
 from .embedding import Embedder, QueryEncoding
 from .errors import IndexMismatchError
 from .highlight import answering_span
@@ -355,17 +355,6 @@ class Retriever:
         return answering_span(self.stored, self.lexical, i, vector, terms, self.knobs)
 
 
-# A line "Label: value" (a label of at most four words, then the value): a field of a note or a form.
-_FIELD = re.compile(r"([^\W\d][\w'’()/-]*(?: [\w'’()/-]+){0,3}): \S")
-_NUMBERED = re.compile(r"\b(?:\d{1,3}|[IVX]{1,4})$")
-
-
-def _is_field(text: str) -> bool:
-    """Whether a line reads "Label: value" ("Owner: Anna Berg"), not a numbered heading ("Step 2: Install")."""
-    match = _FIELD.match(text)
-    return match is not None and _NUMBERED.search(match.group(1)) is None
-
-
 def _is_headline(chunk: Chunk) -> bool:
     """Whether a passage is a heading: its document's headline (the title standing as paragraph 1, maybe a
     Markdown heading), or a section heading (one short line that does not end as a sentence does; a "Label: value"
@@ -374,6 +363,6 @@ def _is_headline(chunk: Chunk) -> bool:
     text = " ".join(chunk.text.lstrip("#").split())
     if chunk.paragraph == 1 and text == " ".join(chunk.title.split()):
         return True
-    if not marked and _is_field(text):  # "Owner: Anna Berg", "Closed: Mondays": a fact, not a topic
+    if not marked and is_field(text):  # "Owner: Anna Berg", "Closed: Mondays": a fact, not a topic
         return False
     return len(chunk.sentences) == 1 and len(text) <= 100 and not text.endswith((".", "?", "!", ":", "\"", "”"))
