@@ -220,6 +220,7 @@ def _agreeing(phrases: list[str], pointer: str) -> list[str]:
 
 _SINGULAR_POINTERS = frozenset("it its".split())  # "that" may point at what was said
 _PLURAL_POINTERS = frozenset("they them their".split())
+_PERSONAL = _SINGULAR_POINTERS | _PLURAL_POINTERS  # point at the topic, unlike "that", "there", "one"
 
 
 def _plural(word: str) -> bool | None:
@@ -244,7 +245,6 @@ def _user_turns(history: Sequence[dict[str, str]], max_chars: int) -> list[tuple
 
 # The word a follow-up points back with, which the previous turn's subject replaces. Personal pronouns are left
 # out (see _REFERS), and so are "else", "instead", "compared": they ask for something besides the subject.
-_PERSONAL = frozenset("it its they them their".split())  # point at the topic, unlike "that", "there", "one"
 _POINTER = re.compile(r"\b(it|its|that|this|those|these|they|them|their|the same|there|one|ones)\b", re.IGNORECASE)
 _EXISTENTIAL = re.compile(r"(?:\b(?:is|are|was|were)\s+there\b|\bthere\s+(?:is|are|was|were|'s|’s)\b)", re.IGNORECASE)
 
@@ -345,9 +345,14 @@ def _phrases(question: str, quote: str | None, name_zipf: float) -> list[tuple[i
     return phrases
 
 
+def _opening(tokens: list[str]) -> int:
+    """Where the question proper starts: after an opening "and", "but", "so" …"""
+    return 1 if tokens and tokens[0].lower() in _CONJUNCTIONS else 0
+
+
 def _asks_what_is(tokens: list[str]) -> bool:
     """ "What is X?", "What's X?", "Who are X?": the question's words after its verb all name X."""
-    start = 1 if tokens and tokens[0].lower() in _CONJUNCTIONS else 0
+    start = _opening(tokens)
     head = [t.lower().replace("’", "'") for t in tokens[start:start + 2]]
     return bool(head) and (head[0] in ("what's", "whats", "who's") or (
         head[0] in ("what", "who") and head[1:] in (["is"], ["are"], ["was"], ["were"])))
@@ -355,7 +360,7 @@ def _asks_what_is(tokens: list[str]) -> bool:
 
 def _verb_after_who(tokens: list[str], i: int) -> bool:
     """ "Who popularized it?": the word after an opening "who" is its verb, however rare."""
-    start = 1 if tokens and tokens[0].lower() in _CONJUNCTIONS else 0
+    start = _opening(tokens)
     return i == start + 1 and tokens[start].lower() == "who"
 
 
@@ -368,7 +373,7 @@ def _subject_slot(tokens: list[str]) -> int | None:
     """Where the question's grammatical subject starts: after its auxiliary ("Why does logging use …", "Is the
     sort stable?", "How long is the plain …", "What's the default level?"), skipping an article or possessive;
     None when the question has no such shape ("What happens to …", "Who founded …")."""
-    start = 1 if tokens and tokens[0].lower() in _CONJUNCTIONS else 0
+    start = _opening(tokens)
     head = [t.lower().replace("’", "'") for t in tokens[start:start + 4]]
     if not head:
         return None
