@@ -119,6 +119,44 @@ def test_a_day_the_note_does_not_name_is_not_a_missing_name(note):
     for question in ("Is the bakery open at Easter?", "Does the bakery sell Stollen?"):
         assert not note.ask(question).found, question
 
+STABLE = """# Stable notes
+
+Farrier: Tom Hale, phone 07700 900123. He comes every six weeks.
+
+## Bramble (mare)
+
+Passport number 826 0090 1234 5678.
+Shoe size: 4, front and back.
+Bramble is allergic to penicillin.
+
+## Pepper (gelding)
+
+Pepper is twelve years old and lives out all year.
+Feed: two scoops of chaff with a handful of pony nuts.
+"""
+
+
+@pytest.fixture(scope="module")
+def stable(tmp_path_factory, embedder):
+    from conftest import _loaded_assistant
+
+    return _loaded_assistant(tmp_path_factory.mktemp("stable"), embedder, {"stable.md": STABLE})
+
+
+def test_a_thing_given_for_one_owner_does_not_answer_for_another(stable):
+    """"Pepper's passport number" is not Bramble's: the passage with the number stands under Bramble's heading,
+    and the passages about Pepper lack it, so the documents don't say. The owner's own thing is still found, a
+    thing the whole note shares (the farrier) is found for either, and an owner no document names abstains."""
+    answer = stable.ask("What is Bramble's passport number?")
+    assert answer.found and "826 0090" in answer.passages[0].highlight_text
+    assert not stable.ask("What is Pepper's passport number?").found
+    assert not stable.ask("What is the donkey's passport number?").found
+    fed = stable.ask("What is Pepper's feed?")
+    assert fed.found and "chaff" in fed.passages[0].highlight_text
+    farrier = stable.ask("What is the farrier's phone number?")
+    assert farrier.found and "07700" in farrier.passages[0].highlight_text
+
+
 # --- Abstention, spelling and ranking on documents written for these tests --------------------------------------
 
 from test_conversation import CITY, RIVER  # noqa: E402

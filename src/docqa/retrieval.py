@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -33,6 +34,11 @@ from .wording import Speller, is_foreign, zipf
 # (English names, spelt out: the calendar module's follow the process's locale.)
 _CALENDAR = frozenset("monday tuesday wednesday thursday friday saturday sunday january february march april may "
                       "june july august september october november december".split())
+# "today's", "this year's": a time, not whose thing is asked about.
+_WHEN = _CALENDAR | frozenset("today yesterday tomorrow tonight day week month year decade century season "
+                              "weekend morning evening night".split())
+_POSSESSIVE = ("'s", "’s")
+_THE = re.compile(r"\bthe\s+$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -48,8 +54,18 @@ class QueryReading:
     def missing_names(self) -> tuple[str, ...]:
         """Names and numbers the question gives (a capitalised word after the first, or digits) that occur in no
         passage: "What rail system serves <a city no document mentions>?" cannot be answered from the sources."""
+        owners = self.possessors
         return tuple(self.text[w.start : w.end] for w in self.missing if any(ch.isdigit() for ch in w.word)
-                     or w.start > 0 and self.text[w.start].isupper() and w.word.lower().rstrip("s") not in _CALENDAR)
+                     or w.start > 0 and self.text[w.start].isupper() and w.word.lower().rstrip("s") not in _CALENDAR
+                     or w in owners)
+
+    @property
+    def possessors(self) -> tuple[QueryWord, ...]:
+        """Whose thing the question asks about: a name ("Tilly's microchip") or a definite noun ("the choir's
+        treasurer") before a possessive "'s". Times ("today's") and any owner ("a file's", "my language's") are
+        not owners."""
+        return tuple(w for w in self.words if self.text[w.end : w.end + 2] in _POSSESSIVE and w.word not in _WHEN
+                     and (self.text[w.start].isupper() or _THE.search(self.text[: w.start]) is not None))
 
 
 @dataclass(frozen=True)
@@ -199,6 +215,8 @@ class Retriever:
         # when no body passage is grounded or accepted.
         threshold = abstention.threshold()
         grounded = {hit.position: self._grounded(signals) for signals, hit in judged}
+        owned = self._owned(judged, reading, terms)
+        judged = owned or judged
         counted = {position: ok or position == judged[0][1].position for position, ok in grounded.items()}
         if self.knobs.order_by == "relevance":  # judged is already in relevance order
             ranked = [(signals, replace(hit, score=hit.relevance)) for signals, hit in judged]
@@ -214,7 +232,7 @@ class Retriever:
             if body is not None:
                 ranked = [sh for sh in ranked if not _is_headline(sh[1].chunk)]
                 lead = body
-        if probability < threshold or reading.missing_names:
+        if probability < threshold or reading.missing_names or not owned:
             shown = [h for _, h in ranked[:top_k]]
             return SearchResult(reading.text, self._highlighted(shown, encoding.vector, terms), False, reading,
                                 probability, basis)
@@ -249,6 +267,31 @@ class Retriever:
         if missing is None:
             return 1.0
         return float((self.stored.chunk_sentence_vectors(hit.position) @ missing).max())
+
+    def _owned(self, judged: list[tuple[abstention.Signals, Hit]], reading: QueryReading,
+               terms: list[str]) -> list[tuple[abstention.Signals, Hit]]:
+        """The candidates about the owner the question names ("Tilly's microchip number"): those whose section
+        (or, in a document without sections, whose document) names the owner, and which hold the rest of the
+        question's wording at least as well as every candidate about someone else. When the
+        passage with "Microchip number …" stands under Biscuit, "Mrs Dunn … number 7 … Tilly" does not answer
+        for Tilly: the documents give the thing, but for someone else. All candidates when no owner is named."""
+        owners = {w.term for w in reading.possessors if w not in reading.missing}
+        if not owners:
+            return judged
+        thing = [t for t in terms if t not in owners]
+        held = [self.lexical.coverage(thing, hit.position) if thing else 1.0 for _, hit in judged]
+        inside = [self._in_scope(hit.position, owners) for _, hit in judged]
+        bar = max((h for h, ok in zip(held, inside) if not ok), default=0.0)
+        return [sh for sh, h, ok in zip(judged, held, inside) if ok and h >= bar]
+
+    def _in_scope(self, i: int, terms: set[str]) -> bool:
+        """Whether passage `i`'s scope holds every one of `terms`: the passage and its section heading, or the whole
+        document when the passage stands under no heading but the document's title."""
+        heading, _ = self._context_of(i)
+        source = self.stored.chunks[i].source
+        if heading is None or heading == self._headlines.get(source):
+            return terms <= self._terms_of([source])
+        return terms <= self.lexical.passage_terms(i) | self.lexical.passage_terms(heading)
 
     def _allowed(self, sources: Collection[str] | None) -> np.ndarray | None:
         if sources is None:
