@@ -54,10 +54,15 @@ class QueryReading:
     def missing_names(self) -> tuple[str, ...]:
         """Names and numbers the question gives (a capitalised word after the first, or digits) that occur in no
         passage: "What rail system serves <a city no document mentions>?" cannot be answered from the sources."""
-        owners = self.possessors
+        names = self.names
         return tuple(self.text[w.start : w.end] for w in self.missing if any(ch.isdigit() for ch in w.word)
-                     or w.start > 0 and self.text[w.start].isupper() and w.word.lower().rstrip("s") not in _CALENDAR
-                     or w in owners)
+                     or w in names)
+
+    @property
+    def names(self) -> tuple[QueryWord, ...]:
+        """The names the question gives: capitalised words after the first (days and months are not names)."""
+        return tuple(w for w in self.words
+                     if w.start > 0 and self.text[w.start].isupper() and w.word.rstrip("s") not in _CALENDAR)
 
     @property
     def possessors(self) -> tuple[QueryWord, ...]:
@@ -145,8 +150,17 @@ class Retriever:
                 text = text[: w.start] + (fixed.capitalize() if original[:1].isupper() else fixed) + text[w.end :]
         if text != query:
             words = self.lexical.query_words(text)
-        missing = tuple(w for w in words if not self._known(w) and self.speller.correct(w.word) is None)
+        missing = tuple(w for w in words if not self._known(w) and not self._near(w.word))
         return QueryReading(text, tuple(words), missing, self._foreign(query))
+
+    def _near(self, word: str) -> bool:
+        """Whether the corpus holds `word` allowing for a typo ("artcle") or another form of it ("America" for
+        "American", "weigh" for "weight"). An English word one letter from a different corpus word is not near:
+        "Slack" is not "stack", "Paris" is not "parts"."""
+        fixed = self.speller.correct(word)
+        if fixed is None:
+            return False
+        return zipf(word) < self.knobs.english_word_zipf or fixed.startswith(word) or word.startswith(fixed)
 
     def _grounded(self, signals: abstention.Signals) -> bool:
         """Whether a passage speaks to the question: it holds most of its distinctive wording, or its sentences
@@ -270,17 +284,22 @@ class Retriever:
 
     def _owned(self, judged: list[tuple[abstention.Signals, Hit]], reading: QueryReading,
                terms: list[str]) -> list[tuple[abstention.Signals, Hit]]:
-        """The candidates about the owner the question names ("Tilly's microchip number"): those whose section
-        (or, in a document without sections, whose document) names the owner, and which hold the rest of the
-        question's wording at least as well as every candidate about someone else. When the
-        passage with "Microchip number …" stands under Biscuit, "Mrs Dunn … number 7 … Tilly" does not answer
-        for Tilly: the documents give the thing, but for someone else. All candidates when no owner is named."""
+        """The candidates about what the question names.
+        - Its names ("What did Hegseth say about the Rhine?") that some passage holds: the candidate's document
+          holds them all. A document that never names the Rhine does not say what Hegseth said about it.
+        - Its owner ("Tilly's microchip number"): the candidate's section (or, in a document without sections, its
+          document) names the owner, and the candidate holds the rest of the question's wording at least as well
+          as every candidate about someone else. When "Microchip number …" stands under Biscuit's heading, "Mrs
+          Dunn … number 7 … Tilly" does not answer for Tilly: the documents give the thing, but for someone else.
+        All candidates when the question names nothing."""
         owners = {w.term for w in reading.possessors if w not in reading.missing}
-        if not owners:
+        names = {w.term for w in reading.names if self.lexical.knows(w.term)} - owners
+        if not owners and not names:
             return judged
         thing = [t for t in terms if t not in owners]
-        held = [self.lexical.coverage(thing, hit.position) if thing else 1.0 for _, hit in judged]
-        inside = [self._in_scope(hit.position, owners) for _, hit in judged]
+        held = [self.lexical.coverage(thing, hit.position) if thing and owners else 1.0 for _, hit in judged]
+        inside = [names <= self._terms_of([hit.chunk.source]) and self._in_scope(hit.position, owners)
+                  for _, hit in judged]
         bar = max((h for h, ok in zip(held, inside) if not ok), default=0.0)
         return [sh for sh, h, ok in zip(judged, held, inside) if ok and h >= bar]
 
