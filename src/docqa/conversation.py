@@ -150,10 +150,18 @@ def looks_like_follow_up(question: str) -> bool:
     return bool(_FOLLOW_UP.search(question)) or len(question.split()) <= 3
 
 
-def refers_back(question: str) -> bool:
+def refers_back(question: str, history: Sequence[dict[str, str]] = (), max_chars: int = MAX_HISTORY_CHARS, *,
+                name_zipf: float = ENGLISH_WORD_ZIPF) -> bool:
     """Whether the question points at something it does not name ("How does that compare?", "Why?"), so it
-    cannot be searched alone; "What about the spending target?" names its subject and can."""
-    return bool(_REFERS.search(_EXISTENTIAL.sub(" ", question))) or is_bare_why(question)
+    cannot be searched alone; "What about the spending target?" names its subject and can. With the `history`,
+    also a question that names a person or animal only by "he"/"she" when the last questions name one, and
+    a bare phrase ("And Biscuit?") that stands in for a phrase of its kind in the last question: the search
+    needs that question."""
+    if _REFERS.search(_EXISTENTIAL.sub(" ", question)) or is_bare_why(question):
+        return True
+    turns = _user_turns(history, max_chars) if history and looks_like_follow_up(question) else []
+    return bool(turns) and (_ellipsis(question, history, turns, max_chars, 2, name_zipf) is not None
+                            or _named_person(question, history, turns, max_chars, 2, name_zipf) is not None)
 
 
 def resolve_query(question: str, history: Sequence[dict[str, str]], max_chars: int, depth: int = 2, *,
@@ -171,6 +179,14 @@ def resolve_query(question: str, history: Sequence[dict[str, str]], max_chars: i
     turns = _user_turns(history, max_chars)
     if not turns:
         return question
+    stood_in = _ellipsis(question, history, turns, max_chars, depth, name_zipf)
+    if stood_in is not None:  # "And Biscuit?" after "What medicine does Tilly take?"
+        return stood_in[-max_chars:]
+    named = _named_person(question, history, turns, max_chars, depth, name_zipf)
+    if named is not None:  # "Who looks after him?" after "Does Biscuit need a rabies jab?"
+        if _pointer(named) is None:
+            return named[-max_chars:]
+        question = named
     pointer = _pointer(question)
     if pointer is not None and _own_words(question):
         topic = pointer.group(1).lower() in _PERSONAL  # "it" keeps to the topic; "that" may mean anything said
@@ -181,6 +197,105 @@ def resolve_query(question: str, history: Sequence[dict[str, str]], max_chars: i
     if depth > 0 and (_pointer(previous) is not None or refers_back(previous) or not _own_words(previous)):
         previous = resolve_query(previous, history[:index], max_chars, depth - 1, name_zipf=name_zipf)
     return f"{previous} {question}"[-max_chars:]
+
+
+# "And Biscuit?", "and the pears?", "What about China?": a conjunction, then only a noun phrase.
+_ELLIPSIS = re.compile(r"^(?:and|but|or|also|so|then|what about|how about)[\s,]+(.+?)[\s?.!]*$", re.IGNORECASE)
+# A person or an animal named only by a pronoun ("What medicine does she take?"). Not in _REFERS: with no name in
+# the last questions ("What did he say about Crimea?" over one speaker's speech) the question is searched alone.
+_PERSON = re.compile(r"\b(he|him|his|she|her|hers)\b", re.IGNORECASE)
+
+
+def _ellipsis(question: str, history: Sequence[dict[str, str]], turns: list[tuple[int, str]], max_chars: int,
+              depth: int, name_zipf: float) -> str | None:
+    """ "And Biscuit?" after "What medicine does Tilly take?": the last question (its own pointers resolved)
+    asked again with the new phrase in place of the last phrase of its kind, a name for a name ("Tilly", or an
+    unresolved "she"), a common noun for a common noun ("the apples" for "the pears"); None when the turn is
+    not a bare phrase or the last question has no phrase of its kind (then it is read as before)."""
+    match = _ELLIPSIS.match(question.strip())
+    if match is None or depth <= 0:
+        return None
+    words = _TOKEN.findall(match.group(1))
+    if not 1 <= len(words) <= 4 or not _content(words[-1]) or not all(
+            _content(w) or w.lower() in _DETERMINERS for w in words[:-1]):
+        return None
+    asked = [(i, p) for i, p in reversed(turns) if _own_words(p)][:1]
+    if not asked:
+        return None
+    index, previous = asked[0]
+    previous = resolve_query(previous, history[:index], max_chars, depth - 1, name_zipf=name_zipf)
+    if _stems(match.group(1)) <= _stems(previous):  # "And Tilly?" after a question about Tilly
+        return None
+    name = _named(words[-1], False, name_zipf)
+    tokens = _TOKEN.findall(previous)
+    spots = [(start, phrase) for start, phrase in _phrases(previous, None, name_zipf)
+             if _named(phrase[-1], start == 0, name_zipf) == name]
+    if name:
+        spots += [(i, [t]) for i, t in enumerate(tokens) if _PERSON.fullmatch(t) and t.lower() not in ("his", "hers")]
+    if not spots:
+        return None
+    _, phrase = max(spots, key=lambda spot: spot[0])  # the last: what the question asked about, after its subject
+    found = list(re.finditer(r"(?<!\w)" + r"\W+".join(map(re.escape, phrase)) + r"(?!\w)", previous))
+    if not found:
+        return None
+    where = found[-1]
+    return f"{previous[:where.start()]}{' '.join(words)}{previous[where.end():]}"
+
+
+def _named_person(question: str, history: Sequence[dict[str, str]], turns: list[tuple[int, str]],
+                  max_chars: int, depth: int, name_zipf: float) -> str | None:
+    """ "When is his next booster?" after "And Biscuit?" (read "What medicine does Biscuit take?"): the question
+    with its first "he", "him", "his", "she", "her" as the name the last questions had as their grammatical
+    subject, read with their own pointers resolved; turns with no words of their own ("Why?") are passed over,
+    at most `depth` others are read. None when the question has no such pronoun or no name is found."""
+    pronoun = _PERSON.search(question)
+    if pronoun is None:
+        return None
+    read = 0
+    for k in range(len(turns) - 1, -1, -1):
+        index, previous = turns[k]
+        if not _own_words(previous):
+            continue
+        if read >= max(depth, 1):
+            break
+        read += 1
+        if _PERSON.search(previous):  # "Does he need …?" after "When is his booster?": the same name, at no depth
+            resolved = _named_person(previous, history[:index], turns[:k], max_chars, depth, name_zipf)
+            if resolved is None:
+                return None
+        else:
+            resolved = resolve_query(previous, history[:index], max_chars, max(depth - 1, 0), name_zipf=name_zipf)
+        if resolved.endswith(previous) and resolved != previous:  # read after the question before: not its own
+            resolved = previous
+        name = _subject_name(resolved)
+        if name is not None:
+            rest = question[pronoun.end():]
+            word = pronoun.group(1).lower()
+            after = _TOKEN.findall(rest)[:1]
+            owner = word in ("his", "hers") or (word == "her" and bool(after) and _content(after[0]))
+            return question[:pronoun.start()] + name + ("'s" if owner else "") + rest
+    return None
+
+
+def _subject_name(question: str) -> str | None:
+    """The name standing as the question's grammatical subject ("What does **Tilly** eat?", "Who is **Pete
+    Hegseth**?", "When is **Biscuit**'s booster?"); None when its subject is not a capitalised name."""
+    tokens = _TOKEN.findall(question)
+    slot = _subject_slot(tokens)
+    start = _opening(tokens)
+    if slot is None and tokens[start:] and tokens[start].lower() in _WH:  # "What medicine does Tilly take?"
+        slot = next((k + 1 for k in range(start + 1, min(len(tokens) - 1, start + 5)) if _is_auxiliary(tokens[k])),
+                    None)
+    if slot is None or slot == 0:
+        return None
+    name = []
+    for token in tokens[slot:]:
+        if not token[0].isupper() or not token.replace("’", "'").split("'")[0].isalpha():
+            break
+        name.append(re.sub(r"['’]s$", "", token))
+        if token.endswith(("'s", "’s")):
+            break
+    return " ".join(name) or None
 
 
 def _subject(history: Sequence[dict[str, str]], turns: list[tuple[int, str]], depth: int,
@@ -359,9 +474,14 @@ def _asks_what_is(tokens: list[str]) -> bool:
 
 
 def _verb_after_who(tokens: list[str], i: int) -> bool:
-    """ "Who popularized it?": the word after an opening "who" is its verb, however rare."""
+    """ "Who popularized it?", "How do I ripen them?": the word after an opening "who", or after an auxiliary and
+    a personal pronoun as its subject, is a verb, however rare."""
     start = _opening(tokens)
-    return i == start + 1 and tokens[start].lower() == "who"
+    return (i == start + 1 and tokens[start].lower() == "who") or (
+        i >= 2 and tokens[i - 1].lower() in _SUBJECT_PRONOUNS and _is_auxiliary(tokens[i - 2]))
+
+
+_SUBJECT_PRONOUNS = frozenset("i you we they he she it".split())
 
 
 def _is_auxiliary(word: str) -> bool:
