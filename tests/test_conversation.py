@@ -377,3 +377,15 @@ def test_a_chat_about_two_people_keeps_each_to_their_own_passages(family):
     answer = _chat(family, ["What medicine does Ada take?", "And Ben?", "Who looks after him in the holidays?"])
     assert answer.query == "Who looks after Ben in the holidays?"
     assert answer.found and "aunt Clara" in answer.passages[0].highlight_text
+
+
+def test_the_same_keeps_its_noun_and_takes_the_subject_as_what_it_is_the_same_as(tmp_path, embedder):
+    assert resolve_query("Which other modules do the same job?", _history(["What is argparse?"]), 2000) == \
+        "Which other modules do the same job as argparse?"  # not "do argparse job"
+    note = ("# Settings tools\n\nQuillp is the recommended tool for reading settings files in the Varn toolkit.\n\n"
+            "There are two other tools that do the same job, namely Inkr and the older Parsel.\n\n"
+            "Quillp reads its settings from a file and from the command line.\n")
+    assistant = _loaded_assistant(tmp_path, embedder, {"tools.md": note})
+    answer = _chat(assistant, ["What is Quillp?", "Which other tools do the same job?"])
+    assert answer.query == "Which other tools do the same job as Quillp?"
+    assert answer.found and "Inkr" in answer.passages[0].highlight_text

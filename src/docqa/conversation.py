@@ -192,6 +192,9 @@ def resolve_query(question: str, history: Sequence[dict[str, str]], max_chars: i
         topic = pointer.group(1).lower() in _PERSONAL  # "it" keeps to the topic; "that" may mean anything said
         subject = " ".join(_agreeing(_subject(history, turns, depth, name_zipf, topic), pointer.group(1)))
         if subject:
+            compared = _compared(question, pointer)
+            if compared is not None:  # "do the same job" keeps its noun: "do the same job as argparse"
+                return f"{question[:compared]} as {subject}{question[compared:]}"[-max_chars:]
             return f"{question[:pointer.start()]}{subject}{question[pointer.end():]}"[-max_chars:]
     index, previous = turns[-1]
     if depth > 0 and (_pointer(previous) is not None or refers_back(previous) or not _own_words(previous)):
@@ -296,6 +299,19 @@ def _subject_name(question: str) -> str | None:
         if token.endswith(("'s", "’s")):
             break
     return " ".join(name) or None
+
+
+def _compared(question: str, pointer: re.Match[str]) -> int | None:
+    """Where "the same <noun>" ends, when the pointer is "the same" before a noun ("Which modules do the same
+    job?"): the subject is what it is the same as, so it goes after the noun, not in its place; None otherwise."""
+    if pointer.group(1).lower() != "the same":
+        return None
+    end = None
+    for word in _TOKEN.finditer(question, pointer.end()):
+        if not _content(word.group()) or question[end or pointer.end():word.start()].strip():
+            break
+        end = word.end()
+    return end
 
 
 def _subject(history: Sequence[dict[str, str]], turns: list[tuple[int, str]], depth: int,
