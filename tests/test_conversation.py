@@ -389,3 +389,27 @@ def test_the_same_keeps_its_noun_and_takes_the_subject_as_what_it_is_the_same_as
     answer = _chat(assistant, ["What is Quillp?", "Which other tools do the same job?"])
     assert answer.query == "Which other tools do the same job as Quillp?"
     assert answer.found and "Inkr" in answer.passages[0].highlight_text
+
+
+LEDGER = """# Counting stock
+
+Tally-Skip
+
+This method is called Tally-Skip after its two steps: tally every tenth crate, then skip the rest.
+
+Tally-Skip is quick, and Tally-Skip needs no scanner; Tally-Skip works in any warehouse.
+
+Another name for this method is the Brenn count, after Ola Brenn, who taught it to clerks in the 1950s.
+"""
+
+
+def test_it_is_what_the_document_calls_the_name_it_introduced(tmp_path, embedder):
+    """After "This method is called Tally-Skip", the document says "this method": so does the search for "it"."""
+    said = [{"role": "user", "content": "What is Tally-Skip?"},
+            {"role": "assistant", "content": "> This method is called Tally-Skip after its two steps. [1]"}]
+    assert resolve_query("Who taught it to clerks?", said, 2000) == "Who taught this method to clerks?"
+    assert resolve_query("What are its steps?", said, 2000) == "What are this method's steps?"
+    assistant = _loaded_assistant(tmp_path, embedder, {"ledger.md": LEDGER})
+    answer = _chat(assistant, ["What is Tally-Skip?", "What's another name for it?"])
+    assert answer.query == "What's another name for this method?"
+    assert answer.found and "Brenn count" in answer.passages[0].highlight_text

@@ -191,6 +191,9 @@ def resolve_query(question: str, history: Sequence[dict[str, str]], max_chars: i
     if pointer is not None and _own_words(question):
         topic = pointer.group(1).lower() in _PERSONAL  # "it" keeps to the topic; "that" may mean anything said
         subject = " ".join(_agreeing(_subject(history, turns, depth, name_zipf, topic), pointer.group(1)))
+        called = _called(subject, history) if topic else None
+        if called is not None:  # "This idiom is called X": the document goes on to say "this idiom"
+            subject = called + ("'s" if pointer.group(1).lower() in ("its", "their") else "")
         if subject:
             compared = _compared(question, pointer)
             if compared is not None:  # "do the same job" keeps its noun: "do the same job as argparse"
@@ -299,6 +302,23 @@ def _subject_name(question: str) -> str | None:
         if token.endswith(("'s", "’s")):
             break
     return " ".join(name) or None
+
+
+def _called(name: str, history: Sequence[dict[str, str]]) -> str | None:
+    """ "this idiom" when an answer quoted "This idiom is called Decorate-Sort-Undecorate" and the subject is that
+    name: the document introduced the name for a thing it goes on to call "this idiom" ("Another name for this
+    idiom is …"), so the search uses the document's own words; None when no quoted answer names it so."""
+    if not name:
+        return None
+    naming = re.compile(r"\b(this|that|the)\s+([a-z]+)\s+(?:is|was)\s+(?:called|known as|named)\s+(?:the\s+)?"
+                        + re.escape(name.removeprefix("the ")) + r"(?!\w)", re.IGNORECASE)
+    for k in range(len(history), 0, -1):
+        if history[k - 1]["role"] != "assistant":
+            continue
+        match = naming.search(previous_quote(history[:k]) or "")
+        if match is not None and _content(match.group(2)):
+            return f"{match.group(1).lower()} {match.group(2)}"
+    return None
 
 
 def _compared(question: str, pointer: re.Match[str]) -> int | None:
