@@ -413,3 +413,23 @@ def test_it_is_what_the_document_calls_the_name_it_introduced(tmp_path, embedder
     answer = _chat(assistant, ["What is Tally-Skip?", "What's another name for it?"])
     assert answer.query == "What's another name for this method?"
     assert answer.found and "Brenn count" in answer.passages[0].highlight_text
+
+
+PELLOR = """# Pellor
+
+In 1820 Danish traders built a fort at the river mouth, and the settlement grew up around it under the name \
+Nyhavn.
+
+The town is called Pellor today, after the Pellor family, who bought the land and renamed the town in 1902.
+
+The fort is now a museum of the river trade.
+"""
+
+
+def test_then_in_the_past_tense_is_the_time_the_conversation_is_about(tmp_path, embedder):
+    assert refers_back("What was the town called then?") and refers_back("Who was king then?")
+    assert not refers_back("What handlers can I add then?")  # "in that case": searched alone first
+    assert not refers_back("Then what did he do?")
+    assistant = _loaded_assistant(tmp_path, embedder, {"pellor.md": PELLOR})
+    answer = _chat(assistant, ["When did the Danish traders build the fort?", "What was the town called then?"])
+    assert answer.found and "Nyhavn" in answer.passages[0].text

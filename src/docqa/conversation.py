@@ -157,7 +157,7 @@ def refers_back(question: str, history: Sequence[dict[str, str]] = (), max_chars
     also a question that names a person or animal only by "he"/"she" when the last questions name one, and
     a bare phrase ("And Biscuit?") that stands in for a phrase of its kind in the last question: the search
     needs that question."""
-    if _REFERS.search(_EXISTENTIAL.sub(" ", question)) or is_bare_why(question):
+    if _REFERS.search(_EXISTENTIAL.sub(" ", question)) or is_bare_why(question) or _PAST_THEN.search(question):
         return True
     turns = _user_turns(history, max_chars) if history and looks_like_follow_up(question) else []
     return bool(turns) and (_ellipsis(question, history, turns, max_chars, 2, name_zipf) is not None
@@ -205,6 +205,9 @@ def resolve_query(question: str, history: Sequence[dict[str, str]], max_chars: i
     return f"{previous} {question}"[-max_chars:]
 
 
+# "What was Cologne called then?": "then" in the past tense is "at that time", a time the question does not name
+# (unlike "What can I add then?", "in that case", or an opening "Then what …?").
+_PAST_THEN = re.compile(r"^(?=.*\b(?:was|were|did|had|wasn't|weren't|didn't|hadn't)\b).*\S\s+then\b", re.IGNORECASE)
 # "And Biscuit?", "and the pears?", "What about China?": a conjunction, then only a noun phrase.
 _ELLIPSIS = re.compile(r"^(?:and|but|or|also|so|then|what about|how about)[\s,]+(.+?)[\s?.!]*$", re.IGNORECASE)
 # A person or an animal named only by a pronoun ("What medicine does she take?"). Not in _REFERS: with no name in
