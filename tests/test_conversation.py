@@ -334,8 +334,9 @@ def test_a_bare_phrase_asks_the_last_question_again_about_it():
     of its kind: a name for a name (or an unresolved "she"), a common noun for a common noun."""
     asked = ["What does Ada play?", "Why?", "What medicine does she take?"]
     assert resolve_query("And Ben?", _history(asked), 2000) == "What medicine does Ben take?"
-    assert resolve_query("What about Ben?", _history(["When does Ada walk to school?"]), 2000) == \
+    assert resolve_query("but Ben?", _history(["When does Ada walk to school?"]), 2000) == \
         "When does Ben walk to school?"
+    assert not refers_back("What about Ben?", _history(["When does Ada walk to school?"]))  # may open a topic
     assert resolve_query("And the pears?", _history(["Where are the apples kept?"]), 2000) == \
         "Where are the pears kept?"
     assert resolve_query("And Taiwan?", _history(["What did he say about Crimea?"]), 2000) == \

@@ -169,7 +169,9 @@ def resolve_query(question: str, history: Sequence[dict[str, str]], max_chars: i
     """The text to search: the question itself, or, for a follow-up, what it needs from the conversation and no
     more. A question that points back with "it", "that", "there"… gets the subject of the conversation in place
     of that word ("And where does it end?" after "Where does the Rhine start?" is "And where does the Rhine
-    end?": the subject, not the previous question's predicate). A question with no words of its own ("Where?",
+    end?": the subject, not the previous question's predicate). "And Biscuit?" is the previous question asked of
+    Biscuit; "he", "she", "his" are the name the last questions had as their subject ("When is his booster?"
+    after "And Biscuit?" is "When is Biscuit's booster?"). A question with no words of its own ("Where?",
     "How come?") is read after the previous question; so is one that names its own subject ("What about the
     spending target?"), which the assistant searches alone first. Only as much history as needed: earlier turns
     (up to `depth` back) only when the later ones name nothing. A word rarer in English than `name_zipf`
@@ -208,8 +210,9 @@ def resolve_query(question: str, history: Sequence[dict[str, str]], max_chars: i
 # "What was Cologne called then?": "then" in the past tense is "at that time", a time the question does not name
 # (unlike "What can I add then?", "in that case", or an opening "Then what …?").
 _PAST_THEN = re.compile(r"^(?=.*\b(?:was|were|did|had|wasn't|weren't|didn't|hadn't)\b).*\S\s+then\b", re.IGNORECASE)
-# "And Biscuit?", "and the pears?", "What about China?": a conjunction, then only a noun phrase.
-_ELLIPSIS = re.compile(r"^(?:and|but|or|also|so|then|what about|how about)[\s,]+(.+?)[\s?.!]*$", re.IGNORECASE)
+# "And Biscuit?", "and the pears?": a conjunction, then only a noun phrase. Not "What about X?", which as often
+# opens a topic of its own ("What about the spending target?" is searched alone first, see resolve_query).
+_ELLIPSIS = re.compile(r"^(?:and|but|or)[\s,]+(.+?)[\s?.!]*$", re.IGNORECASE)
 # A person or an animal named only by a pronoun ("What medicine does she take?"). Not in _REFERS: with no name in
 # the last questions ("What did he say about Crimea?" over one speaker's speech) the question is searched alone.
 _PERSON = re.compile(r"\b(he|him|his|she|her|hers)\b", re.IGNORECASE)
