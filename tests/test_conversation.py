@@ -306,3 +306,131 @@ def test_a_follow_up_stays_with_the_document_being_discussed(shops, first, sourc
 def test_a_question_naming_another_document_leaves_the_topic(shops):
     answer = _chat(shops, ["What bread does the bakery sell?", "When does the library close?"])
     assert answer.found and answer.passages[0].source == "library.md"
+
+
+FAMILY = """# Ada and Ben - school notes
+
+Ada is in year four and walks to school with the neighbours.
+
+Ada takes an inhaler for her asthma before sports.
+
+Ben is in year one and goes to the breakfast club at eight.
+
+Ben takes antibiotics for an ear infection until Friday.
+
+In the holidays Grandma looks after Ada at the farm.
+
+In the holidays Ben stays with his aunt Clara in town.
+"""
+
+
+@pytest.fixture(scope="module")
+def family(tmp_path_factory, embedder):
+    return _loaded_assistant(tmp_path_factory.mktemp("family"), embedder, {"family.md": FAMILY})
+
+
+def test_a_bare_phrase_asks_the_last_question_again_about_it():
+    """ "And Ben?": the last question, its own pointers resolved, with the new phrase in place of the last phrase
+    of its kind: a name for a name (or an unresolved "she"), a common noun for a common noun."""
+    asked = ["What does Ada play?", "Why?", "What medicine does she take?"]
+    assert resolve_query("And Ben?", _history(asked), 2000) == "What medicine does Ben take?"
+    assert resolve_query("but Ben?", _history(["When does Ada walk to school?"]), 2000) == \
+        "When does Ben walk to school?"
+    assert not refers_back("What about Ben?", _history(["When does Ada walk to school?"]))  # may open a topic
+    assert resolve_query("And the pears?", _history(["Where are the apples kept?"]), 2000) == \
+        "Where are the pears kept?"
+    assert resolve_query("And Taiwan?", _history(["What did he say about Crimea?"]), 2000) == \
+        "What did he say about Taiwan?"  # the last name, not "he": the question asked about Crimea
+    assert refers_back("And Ben?", _history(asked)) and not refers_back("And Ben?")
+    # no phrase of its kind: read after the last question, and searched alone first, as before
+    said = _history(["What did he say about Taiwan?"])
+    assert resolve_query("and energy?", said, 2000) == "What did he say about Taiwan? and energy?"
+    assert not refers_back("and energy?", said)
+    assert not refers_back("What about the dams in spring?", _history(["How long is the Orsk?"]))
+
+
+def test_he_and_she_are_the_name_the_last_questions_had_as_their_subject():
+    chat = ["What medicine does Ada take?", "And Ben?"]
+    assert resolve_query("When is his breakfast club?", _history(chat), 2000) == \
+        "When is Ben's breakfast club?"
+    chat += ["When is his breakfast club?", "Why?", "Does he take the bus?"]  # one name down a chain of pronouns
+    assert resolve_query("Who looks after him in the holidays?", _history(chat), 2000) == \
+        "Who looks after Ben in the holidays?"
+    assert refers_back("Who looks after him in the holidays?", _history(chat))
+    # no name as the subject of the last questions: searched as written ("he" is the one speaker of a speech)
+    speech = _history(["Why did Russia annex Crimea?", "What about American troops?", "Who should send troops?"])
+    assert resolve_query("What did he say about Taiwan?", speech, 2000).endswith("What did he say about Taiwan?")
+    assert "Russia" not in resolve_query("What did he say about Taiwan?", speech, 2000)
+    assert not refers_back("What did he say about Taiwan?", speech)
+
+
+def test_a_verb_after_an_auxiliary_and_a_pronoun_is_not_a_name():
+    # "ripen" is rarer than the name bar, but "How do I ripen them?" asks about the pears, not about "ripen"
+    chat = ["And the pears?", "How do I ripen them?", "Why?"]
+    assert resolve_query("What variety are they?", _history(["Where are the apples kept?", *chat]), 2000) == \
+        "What variety are the pears?"
+
+
+def test_a_chat_about_two_people_keeps_each_to_their_own_passages(family):
+    answer = _chat(family, ["What medicine does Ada take?", "And Ben?"])
+    assert answer.query == "What medicine does Ben take?"
+    assert answer.found and "antibiotics" in answer.passages[0].highlight_text
+    answer = _chat(family, ["What medicine does Ada take?", "And Ben?", "Who looks after him in the holidays?"])
+    assert answer.query == "Who looks after Ben in the holidays?"
+    assert answer.found and "aunt Clara" in answer.passages[0].highlight_text
+
+
+def test_the_same_keeps_its_noun_and_takes_the_subject_as_what_it_is_the_same_as(tmp_path, embedder):
+    assert resolve_query("Which other modules do the same job?", _history(["What is argparse?"]), 2000) == \
+        "Which other modules do the same job as argparse?"  # not "do argparse job"
+    note = ("# Settings tools\n\nQuillp is the recommended tool for reading settings files in the Varn toolkit.\n\n"
+            "There are two other tools that do the same job, namely Inkr and the older Parsel.\n\n"
+            "Quillp reads its settings from a file and from the command line.\n")
+    assistant = _loaded_assistant(tmp_path, embedder, {"tools.md": note})
+    answer = _chat(assistant, ["What is Quillp?", "Which other tools do the same job?"])
+    assert answer.query == "Which other tools do the same job as Quillp?"
+    assert answer.found and "Inkr" in answer.passages[0].highlight_text
+
+
+LEDGER = """# Counting stock
+
+Tally-Skip
+
+This method is called Tally-Skip after its two steps: tally every tenth crate, then skip the rest.
+
+Tally-Skip is quick, and Tally-Skip needs no scanner; Tally-Skip works in any warehouse.
+
+Another name for this method is the Brenn count, after Ola Brenn, who taught it to clerks in the 1950s.
+"""
+
+
+def test_it_is_what_the_document_calls_the_name_it_introduced(tmp_path, embedder):
+    """After "This method is called Tally-Skip", the document says "this method": so does the search for "it"."""
+    said = [{"role": "user", "content": "What is Tally-Skip?"},
+            {"role": "assistant", "content": "> This method is called Tally-Skip after its two steps. [1]"}]
+    assert resolve_query("Who taught it to clerks?", said, 2000) == "Who taught this method to clerks?"
+    assert resolve_query("What are its steps?", said, 2000) == "What are this method's steps?"
+    assistant = _loaded_assistant(tmp_path, embedder, {"ledger.md": LEDGER})
+    answer = _chat(assistant, ["What is Tally-Skip?", "What's another name for it?"])
+    assert answer.query == "What's another name for this method?"
+    assert answer.found and "Brenn count" in answer.passages[0].highlight_text
+
+
+PELLOR = """# Pellor
+
+In 1820 Danish traders built a fort at the river mouth, and the settlement grew up around it under the name \
+Nyhavn.
+
+The town is called Pellor today, after the Pellor family, who bought the land and renamed the town in 1902.
+
+The fort is now a museum of the river trade.
+"""
+
+
+def test_then_in_the_past_tense_is_the_time_the_conversation_is_about(tmp_path, embedder):
+    assert refers_back("What was the town called then?") and refers_back("Who was king then?")
+    assert not refers_back("What handlers can I add then?")  # "in that case": searched alone first
+    assert not refers_back("Then what did he do?")
+    assistant = _loaded_assistant(tmp_path, embedder, {"pellor.md": PELLOR})
+    answer = _chat(assistant, ["When did the Danish traders build the fort?", "What was the town called then?"])
+    assert answer.found and "Nyhavn" in answer.passages[0].text

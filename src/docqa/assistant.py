@@ -314,7 +314,9 @@ class Assistant:
                               name_zipf=self.settings.retrieval.english_word_zipf)
         if query != text:
             names_nothing = result.reading is None or not result.reading.words
-            result = _prefer(result, retriever.search(query, top_k, sources), refers_back(text) or names_nothing)
+            needs = refers_back(text, messages, self.settings.max_question_chars,
+                                name_zipf=self.settings.retrieval.english_word_zipf)
+            result = _prefer(result, retriever.search(query, top_k, sources), needs or names_nothing)
         if messages:
             result = _stay_on_topic(retriever, result, messages, top_k, sources, self.settings.retrieval.topic_ratio)
         return checked(build_answer(text, result.query, result.hits, result.found, scope))

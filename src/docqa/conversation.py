@@ -150,10 +150,18 @@ def looks_like_follow_up(question: str) -> bool:
     return bool(_FOLLOW_UP.search(question)) or len(question.split()) <= 3
 
 
-def refers_back(question: str) -> bool:
+def refers_back(question: str, history: Sequence[dict[str, str]] = (), max_chars: int = MAX_HISTORY_CHARS, *,
+                name_zipf: float = ENGLISH_WORD_ZIPF) -> bool:
     """Whether the question points at something it does not name ("How does that compare?", "Why?"), so it
-    cannot be searched alone; "What about the spending target?" names its subject and can."""
-    return bool(_REFERS.search(_EXISTENTIAL.sub(" ", question))) or is_bare_why(question)
+    cannot be searched alone; "What about the spending target?" names its subject and can. With the `history`,
+    also a question that names a person or animal only by "he"/"she" when the last questions name one, and
+    a bare phrase ("And Biscuit?") that stands in for a phrase of its kind in the last question: the search
+    needs that question."""
+    if _REFERS.search(_EXISTENTIAL.sub(" ", question)) or is_bare_why(question) or _PAST_THEN.search(question):
+        return True
+    turns = _user_turns(history, max_chars) if history and looks_like_follow_up(question) else []
+    return bool(turns) and (_ellipsis(question, history, turns, max_chars, 2, name_zipf) is not None
+                            or _named_person(question, history, turns, max_chars, 2, name_zipf) is not None)
 
 
 def resolve_query(question: str, history: Sequence[dict[str, str]], max_chars: int, depth: int = 2, *,
@@ -161,7 +169,9 @@ def resolve_query(question: str, history: Sequence[dict[str, str]], max_chars: i
     """The text to search: the question itself, or, for a follow-up, what it needs from the conversation and no
     more. A question that points back with "it", "that", "there"… gets the subject of the conversation in place
     of that word ("And where does it end?" after "Where does the Rhine start?" is "And where does the Rhine
-    end?": the subject, not the previous question's predicate). A question with no words of its own ("Where?",
+    end?": the subject, not the previous question's predicate). "And Biscuit?" is the previous question asked of
+    Biscuit; "he", "she", "his" are the name the last questions had as their subject ("When is his booster?"
+    after "And Biscuit?" is "When is Biscuit's booster?"). A question with no words of its own ("Where?",
     "How come?") is read after the previous question; so is one that names its own subject ("What about the
     spending target?"), which the assistant searches alone first. Only as much history as needed: earlier turns
     (up to `depth` back) only when the later ones name nothing. A word rarer in English than `name_zipf`
@@ -171,16 +181,163 @@ def resolve_query(question: str, history: Sequence[dict[str, str]], max_chars: i
     turns = _user_turns(history, max_chars)
     if not turns:
         return question
+    stood_in = _ellipsis(question, history, turns, max_chars, depth, name_zipf)
+    if stood_in is not None:  # "And Biscuit?" after "What medicine does Tilly take?"
+        return stood_in[-max_chars:]
+    named = _named_person(question, history, turns, max_chars, depth, name_zipf)
+    if named is not None:  # "Who looks after him?" after "Does Biscuit need a rabies jab?"
+        if _pointer(named) is None:
+            return named[-max_chars:]
+        question = named
     pointer = _pointer(question)
     if pointer is not None and _own_words(question):
         topic = pointer.group(1).lower() in _PERSONAL  # "it" keeps to the topic; "that" may mean anything said
         subject = " ".join(_agreeing(_subject(history, turns, depth, name_zipf, topic), pointer.group(1)))
+        called = _called(subject, history) if topic else None
+        if called is not None:  # "This idiom is called X": the document goes on to say "this idiom"
+            subject = called + ("'s" if pointer.group(1).lower() in ("its", "their") else "")
         if subject:
+            compared = _compared(question, pointer)
+            if compared is not None:  # "do the same job" keeps its noun: "do the same job as argparse"
+                return f"{question[:compared]} as {subject}{question[compared:]}"[-max_chars:]
             return f"{question[:pointer.start()]}{subject}{question[pointer.end():]}"[-max_chars:]
     index, previous = turns[-1]
     if depth > 0 and (_pointer(previous) is not None or refers_back(previous) or not _own_words(previous)):
         previous = resolve_query(previous, history[:index], max_chars, depth - 1, name_zipf=name_zipf)
     return f"{previous} {question}"[-max_chars:]
+
+
+# "What was Cologne called then?": "then" in the past tense is "at that time", a time the question does not name
+# (unlike "What can I add then?", "in that case", or an opening "Then what …?").
+_PAST_THEN = re.compile(r"^(?=.*\b(?:was|were|did|had|wasn't|weren't|didn't|hadn't)\b).*\S\s+then\b", re.IGNORECASE)
+# "And Biscuit?", "and the pears?": a conjunction, then only a noun phrase. Not "What about X?", which as often
+# opens a topic of its own ("What about the spending target?" is searched alone first, see resolve_query).
+_ELLIPSIS = re.compile(r"^(?:and|but|or)[\s,]+(.+?)[\s?.!]*$", re.IGNORECASE)
+# A person or an animal named only by a pronoun ("What medicine does she take?"). Not in _REFERS: with no name in
+# the last questions ("What did he say about Crimea?" over one speaker's speech) the question is searched alone.
+_PERSON = re.compile(r"\b(he|him|his|she|her|hers)\b", re.IGNORECASE)
+
+
+def _ellipsis(question: str, history: Sequence[dict[str, str]], turns: list[tuple[int, str]], max_chars: int,
+              depth: int, name_zipf: float) -> str | None:
+    """ "And Biscuit?" after "What medicine does Tilly take?": the last question (its own pointers resolved)
+    asked again with the new phrase in place of the last phrase of its kind, a name for a name ("Tilly", or an
+    unresolved "she"), a common noun for a common noun ("the apples" for "the pears"); None when the turn is
+    not a bare phrase or the last question has no phrase of its kind (then it is read as before)."""
+    match = _ELLIPSIS.match(question.strip())
+    if match is None or depth <= 0:
+        return None
+    words = _TOKEN.findall(match.group(1))
+    if not 1 <= len(words) <= 4 or not _content(words[-1]) or not all(
+            _content(w) or w.lower() in _DETERMINERS for w in words[:-1]):
+        return None
+    asked = [(i, p) for i, p in reversed(turns) if _own_words(p)][:1]
+    if not asked:
+        return None
+    index, previous = asked[0]
+    previous = resolve_query(previous, history[:index], max_chars, depth - 1, name_zipf=name_zipf)
+    if _stems(match.group(1)) <= _stems(previous):  # "And Tilly?" after a question about Tilly
+        return None
+    name = _named(words[-1], False, name_zipf)
+    tokens = _TOKEN.findall(previous)
+    spots = [(start, phrase) for start, phrase in _phrases(previous, None, name_zipf)
+             if _named(phrase[-1], start == 0, name_zipf) == name]
+    if name:
+        spots += [(i, [t]) for i, t in enumerate(tokens) if _PERSON.fullmatch(t) and t.lower() not in ("his", "hers")]
+    if not spots:
+        return None
+    _, phrase = max(spots, key=lambda spot: spot[0])  # the last: what the question asked about, after its subject
+    found = list(re.finditer(r"(?<!\w)" + r"\W+".join(map(re.escape, phrase)) + r"(?!\w)", previous))
+    if not found:
+        return None
+    where = found[-1]
+    return f"{previous[:where.start()]}{' '.join(words)}{previous[where.end():]}"
+
+
+def _named_person(question: str, history: Sequence[dict[str, str]], turns: list[tuple[int, str]],
+                  max_chars: int, depth: int, name_zipf: float) -> str | None:
+    """ "When is his next booster?" after "And Biscuit?" (read "What medicine does Biscuit take?"): the question
+    with its first "he", "him", "his", "she", "her" as the name the last questions had as their grammatical
+    subject, read with their own pointers resolved; turns with no words of their own ("Why?") are passed over,
+    at most `depth` others are read. None when the question has no such pronoun or no name is found."""
+    pronoun = _PERSON.search(question)
+    if pronoun is None:
+        return None
+    read = 0
+    for k in range(len(turns) - 1, -1, -1):
+        index, previous = turns[k]
+        if not _own_words(previous):
+            continue
+        if read >= max(depth, 1):
+            break
+        read += 1
+        if _PERSON.search(previous):  # "Does he need …?" after "When is his booster?": the same name, at no depth
+            resolved = _named_person(previous, history[:index], turns[:k], max_chars, depth, name_zipf)
+            if resolved is None:
+                return None
+        else:
+            resolved = resolve_query(previous, history[:index], max_chars, max(depth - 1, 0), name_zipf=name_zipf)
+        if resolved.endswith(previous) and resolved != previous:  # read after the question before: not its own
+            resolved = previous
+        name = _subject_name(resolved)
+        if name is not None:
+            rest = question[pronoun.end():]
+            word = pronoun.group(1).lower()
+            after = _TOKEN.findall(rest)[:1]
+            owner = word in ("his", "hers") or (word == "her" and bool(after) and _content(after[0]))
+            return question[:pronoun.start()] + name + ("'s" if owner else "") + rest
+    return None
+
+
+def _subject_name(question: str) -> str | None:
+    """The name standing as the question's grammatical subject ("What does **Tilly** eat?", "Who is **Pete
+    Hegseth**?", "When is **Biscuit**'s booster?"); None when its subject is not a capitalised name."""
+    tokens = _TOKEN.findall(question)
+    slot = _subject_slot(tokens)
+    start = _opening(tokens)
+    if slot is None and tokens[start:] and tokens[start].lower() in _WH:  # "What medicine does Tilly take?"
+        slot = next((k + 1 for k in range(start + 1, min(len(tokens) - 1, start + 5)) if _is_auxiliary(tokens[k])),
+                    None)
+    if slot is None or slot == 0:
+        return None
+    name = []
+    for token in tokens[slot:]:
+        if not token[0].isupper() or not token.replace("’", "'").split("'")[0].isalpha():
+            break
+        name.append(re.sub(r"['’]s$", "", token))
+        if token.endswith(("'s", "’s")):
+            break
+    return " ".join(name) or None
+
+
+def _called(name: str, history: Sequence[dict[str, str]]) -> str | None:
+    """ "this idiom" when an answer quoted "This idiom is called Decorate-Sort-Undecorate" and the subject is that
+    name: the document introduced the name for a thing it goes on to call "this idiom" ("Another name for this
+    idiom is …"), so the search uses the document's own words; None when no quoted answer names it so."""
+    if not name:
+        return None
+    naming = re.compile(r"\b(this|that|the)\s+([a-z]+)\s+(?:is|was)\s+(?:called|known as|named)\s+(?:the\s+)?"
+                        + re.escape(name.removeprefix("the ")) + r"(?!\w)", re.IGNORECASE)
+    for k in range(len(history), 0, -1):
+        if history[k - 1]["role"] != "assistant":
+            continue
+        match = naming.search(previous_quote(history[:k]) or "")
+        if match is not None and _content(match.group(2)):
+            return f"{match.group(1).lower()} {match.group(2)}"
+    return None
+
+
+def _compared(question: str, pointer: re.Match[str]) -> int | None:
+    """Where "the same <noun>" ends, when the pointer is "the same" before a noun ("Which modules do the same
+    job?"): the subject is what it is the same as, so it goes after the noun, not in its place; None otherwise."""
+    if pointer.group(1).lower() != "the same":
+        return None
+    end = None
+    for word in _TOKEN.finditer(question, pointer.end()):
+        if not _content(word.group()) or question[end or pointer.end():word.start()].strip():
+            break
+        end = word.end()
+    return end
 
 
 def _subject(history: Sequence[dict[str, str]], turns: list[tuple[int, str]], depth: int,
@@ -359,9 +516,14 @@ def _asks_what_is(tokens: list[str]) -> bool:
 
 
 def _verb_after_who(tokens: list[str], i: int) -> bool:
-    """ "Who popularized it?": the word after an opening "who" is its verb, however rare."""
+    """ "Who popularized it?", "How do I ripen them?": the word after an opening "who", or after an auxiliary and
+    a personal pronoun as its subject, is a verb, however rare."""
     start = _opening(tokens)
-    return i == start + 1 and tokens[start].lower() == "who"
+    return (i == start + 1 and tokens[start].lower() == "who") or (
+        i >= 2 and tokens[i - 1].lower() in _SUBJECT_PRONOUNS and _is_auxiliary(tokens[i - 2]))
+
+
+_SUBJECT_PRONOUNS = frozenset("i you we they he she it".split())
 
 
 def _is_auxiliary(word: str) -> bool:
