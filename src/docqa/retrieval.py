@@ -5,7 +5,9 @@ of the passage's cosine and its best sentence's cosine, plus the share of the qu
 (idf-weighted) that the passage holds (its section heading's words counting as its own, the passage before's at
 half weight), plus the share found in two adjacent sentences and a little of the heading's cosine. Whether the
 best passage answers at all is decided by `abstention` from signals that mean the same in any corpus (see there);
-it never depends on how many passages are shown. The answering sentence is chosen by `highlight`."""
+it never depends on how many passages are shown. Candidates about something else than the question names do not
+answer: a document that never gives one of its names, a section about another owner ("Tilly's microchip number"
+under Biscuit's heading). The answering sentence is chosen by `highlight`."""
 from __future__ import annotations
 
 import functools
