@@ -6,7 +6,7 @@ import pytest
 from conftest import _loaded_assistant
 
 from docqa import Assistant
-from docqa.highlight import announces, points_back
+from docqa.highlight import announces, is_label, points_back
 
 HARBOUR = """Port of Kellmouth
 
@@ -118,3 +118,38 @@ def patterns(tmp_path_factory: pytest.TempPathFactory, embedder) -> Assistant:
 def test_a_fragment_cut_at_a_symbol_is_not_highlighted_alone(patterns, question, said):
     """pysbd cuts "The question mark character, ?" and "Adding ." off: the highlight is the whole sentence."""
     assert said in _top(patterns, question).highlight_text
+
+
+VILLAGE = """Village notes
+
+Library van
+Every second Wednesday outside the village hall, 10:00 to 11:30. Returns can also be left at the post office.
+
+Bottle bank
+Behind the chapel car park, emptied on Mondays. Please keep the lids for the blue bin.
+
+Parish council
+Meetings are held in the school hall on the last Thursday of the month at half past seven.
+"""
+
+
+@pytest.fixture(scope="module")
+def village(tmp_path_factory: pytest.TempPathFactory, embedder) -> Assistant:
+    return _loaded_assistant(tmp_path_factory.mktemp("village"), embedder, {"village.txt": VILLAGE})
+
+
+def test_is_label():
+    assert is_label("Farmers' market", 6) and is_label("Opening hours", 6) and is_label("Bottle bank (Co-op)", 6)
+    assert not is_label("The van comes on Wednesdays.", 6) and not is_label("Is it open?", 6)
+    assert not is_label("This line is far too long to be a label of any note", 6)
+
+
+@pytest.mark.parametrize("question, said", [
+    ("When does the library van come?", "Every second Wednesday"),
+    ("Where is the bottle bank?", "Behind the chapel car park"),
+])
+def test_a_label_line_brings_the_line_it_names(village, question, said):
+    """A label line matches the question best but says nothing: the line under it joins the highlight."""
+    top = _top(village, question)
+    assert said in top.highlight_text
+    assert _highlighted_sentences(village, top) == 2

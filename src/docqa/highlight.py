@@ -10,6 +10,8 @@ A neighbouring sentence joins it when
   are left out: they mostly mean the document's main subject (the suite's tune highlight@1 is the same without
   them, and "He stated that ... Article 5 ..." stays one sentence);
 - the best sentence ends in ":" or "?": it announces what the next one says ("What can you do if ...?");
+- the best sentence is a label line: at most `highlight_label_words` words that do not end as a sentence does
+  ("Farmers' market" above "First Saturday of every month ..."): it names what the next line says;
 - it holds at least `highlight_gain` of the question's idf-weighted terms that the best sentence lacks: the best
   one sets the scene ("... changed by a straightening program") and the neighbour says what happened to the rest
   of what was asked ("The rate of flow was increased").
@@ -37,6 +39,13 @@ def points_back(sentence: str) -> bool:
 def announces(sentence: str) -> bool:
     """Whether a sentence hands over to the next: it ends in a colon or asks a question."""
     return sentence.rstrip().endswith((":", "?"))
+
+
+def is_label(sentence: str, words: int) -> bool:
+    """Whether a "sentence" is a label line: at most `words` words, not ending in . ! ? or ; (closing quotes and
+    brackets aside), as "Farmers' market" or "Opening hours"."""
+    text = sentence.strip().rstrip("\"'”’)]")
+    return 0 < len(text.split()) <= words and not text.endswith((".", "!", "?", ";", "…"))
 
 
 def answering_span(stored: StoredIndex, lexical: LexicalIndex, i: int, vector: np.ndarray, terms: list[str],
@@ -67,7 +76,7 @@ def _neighbour(best: int, scores: list[float], texts: list[str], words: list[set
         return best, after
     if has_before and points_back(texts[best]):
         return before, best
-    if has_after and announces(texts[best]):
+    if has_after and (announces(texts[best]) or is_label(texts[best], knobs.highlight_label_words)):
         return best, after
     held = coverage(words[best])
     gains = [(coverage(words[best] | words[j]) - held, scores[j], j) for j in (before, after) if 0 <= j < len(scores)]

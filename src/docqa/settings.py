@@ -39,6 +39,10 @@ class RetrievalSettings:
     # and 0.490 to 0.551 (HOWTOs) for +0.07 sentences per highlight; 0.10 gave +1 Rhine question for +0.03 more
     # sentences, 0.20-0.30 lost 1-2 HOWTO ones.
     highlight_gain: float = 0.15
+    # A best "sentence" of at most this many words that does not end as a sentence does is a label line ("Farmers'
+    # market"): the line after it joins the highlight. 6: on the eval tune split it took notes highlight@1 from
+    # 0.925 to 0.950 (40), seed, Rhine and HOWTOs unchanged, +1 character per highlight on average; 2-15 the same, 1 loses it.
+    highlight_label_words: int = 6
     # The short answer quotes the second passage too when its score is this close to the first (display only).
     quote_ratio: float = 0.9
     # In a conversation, a search that lands outside the document the last answer quoted is repeated within that
