@@ -26,6 +26,20 @@ The keeper's cottage beside it is now a small museum. A café opens there on Sun
 """
 
 
+TOWN = """Kellmouth in the evening
+
+The only cinema in Kellmouth is the Regal on Harbour Street. Usually it is quiet on weekdays, when tickets cost \
+half price.
+
+The Anchor serves fish suppers until nine. Its garden looks over the estuary.
+"""
+
+
+@pytest.fixture(scope="module")
+def town(tmp_path_factory: pytest.TempPathFactory, embedder) -> Assistant:
+    return _loaded_assistant(tmp_path_factory.mktemp("town"), embedder, {"town.txt": TOWN})
+
+
 @pytest.fixture(scope="module")
 def harbour(tmp_path_factory: pytest.TempPathFactory, embedder) -> Assistant:
     return _loaded_assistant(tmp_path_factory.mktemp("harbour"), embedder, {"kellmouth.txt": HARBOUR})
@@ -57,6 +71,9 @@ def test_points_back_and_announces():
     assert points_back("“This is done by a comment.”") and points_back("Here the High Rhine ends.")
     assert not points_back("Italy lies south.") and not points_back("Thesis writers rest.")
     assert not points_back("The lamp is bright.") and not points_back("There are three branches.")
+    assert points_back("Usually it’s slower.") and points_back("However, this name is older.")
+    assert points_back("In contrast, these accept any iterable.") and points_back("So, it is easy.")
+    assert not points_back("Early trains ran late.") and not points_back("However, the name is older.")
     assert announces("Do this:") and announces("What can you do if it jams?  ")
     assert not announces("It jams.")
 
@@ -66,6 +83,13 @@ def test_a_sentence_that_points_back_brings_what_it_points_to(harbour):
     top = _top(harbour, "Which service lets captains reserve a berth from their phones?")
     assert "reserve a berth" in top.highlight_text
     assert "BerthBook" in top.highlight_text
+
+
+def test_a_sentence_that_points_back_after_a_linking_word_brings_what_it_points_to(town):
+    """"Usually it is quiet on weekdays" does not say what "it" is; the sentence before names the cinema."""
+    top = _top(town, "Where are tickets half price on weekdays?")
+    assert "half price" in top.highlight_text
+    assert "the Regal" in top.highlight_text
 
 
 def test_a_question_in_the_text_is_highlighted_with_its_answer(harbour):

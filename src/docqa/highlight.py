@@ -5,9 +5,9 @@ idf-weighted share of the question's terms it holds (sentence vectors are precom
 A neighbouring sentence joins it when
 
 - it scores within `highlight_margin` of the best (the two say it together);
-- the best sentence opens by pointing back ("It ...", "This ...", "These ..."): alone it does not say what it is
-  about, and the sentence it points to often names the very thing asked for. Personal pronouns ("He said ...")
-  are left out: they mostly mean the document's main subject (the suite's tune highlight@1 is the same without
+- the best sentence opens by pointing back ("It ...", "This ...", "These ...", also after one linking word:
+  "Usually it ...", "However, this ..."): alone it does not say what it is about, and the sentence it points to
+  often names the very thing asked for. Personal pronouns ("He said ...") are left out: they mostly mean the document's main subject (the suite's tune highlight@1 is the same without
   them, and "He stated that ... Article 5 ..." stays one sentence);
 - the best sentence ends in ":" or "?": it announces what the next one says ("What can you do if ...?");
 - the best sentence is a label line: at most `highlight_label_words` words that do not end as a sentence does
@@ -27,12 +27,15 @@ from .lexical import LexicalIndex
 from .settings import RetrievalSettings
 from .store import StoredIndex
 
-# A sentence that opens with a pronoun or demonstrative leans on the sentence before it.
-_POINTS_BACK = re.compile(r"^\W*(?:it|its|this|these|those|that|they|their|such|here)\b", re.IGNORECASE)
+# A sentence that opens with a pronoun or demonstrative leans on the sentence before it, also after one linking
+# word: an adverb in -ly or a connective ("Usually it ...", "However, this ...", "So, it ...").
+_POINTS_BACK = re.compile(r"^\W*(?:(?:\w+ly|however|but|and|so|then|also|still|yet|thus|instead|therefore|otherwise"
+                          r"|in contrast|in practice|in fact|for example),?\s+)?"
+                          r"(?:it|its|this|these|those|that|they|their|such|here)\b", re.IGNORECASE)
 
 
 def points_back(sentence: str) -> bool:
-    """Whether a sentence opens by pointing back to the one before ("It ...", "These ...", "Here ...")."""
+    """Whether a sentence opens by pointing back to the one before ("It ...", "These ...", "Usually it ...")."""
     return _POINTS_BACK.match(sentence) is not None
 
 
