@@ -92,6 +92,22 @@ def test_a_sentence_that_points_back_after_a_linking_word_brings_what_it_points_
     assert "the Regal" in top.highlight_text
 
 
+LOCH = """Loch Varrow
+
+Loch Varrow is fed by three streams: the Dubh, the Geal and the Ruadh, which meet at its northern end. The water \
+lies in a deep valley below the Cairngorm mountains. Boats may be hired from the pier in summer.
+
+The village shop sells fishing permits. Trout are caught from April to September.
+"""
+
+
+def test_the_neighbour_closer_in_meaning_joins_the_one_that_holds_the_words(tmp_path, embedder):
+    """"Loch Varrow is fed by ..." holds the question's name; the next sentence says which peaks: both are shown."""
+    loch = _loaded_assistant(tmp_path, embedder, {"loch.txt": LOCH})
+    top = _top(loch, "Which peaks rise above Loch Varrow?")
+    assert "Loch Varrow is fed" in top.highlight_text and "Cairngorm mountains" in top.highlight_text
+
+
 def test_a_question_in_the_text_is_highlighted_with_its_answer(harbour):
     top = _top(harbour, "What should a skipper do when the harbour radio does not answer?")
     assert "Call the harbour master's mobile number" in top.highlight_text

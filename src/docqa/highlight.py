@@ -5,6 +5,9 @@ idf-weighted share of the question's terms it holds (sentence vectors are precom
 A neighbouring sentence joins it when
 
 - it scores within `highlight_margin` of the best (the two say it together);
+- it is closer in meaning to the question (a higher cosine) and scores within `highlight_meaning_margin` of the
+  best: the best sentence won on the question's words, the neighbour says what was meant ("... only defined for
+  lists." + "In contrast, the sorted() function accepts any iterable.");
 - the best sentence opens by pointing back ("It ...", "This ...", "These ...", also after one linking word:
   "Usually it ...", "However, this ..."): alone it does not say what it is about, and the sentence it points to
   often names the very thing asked for. Personal pronouns ("He said ...") are left out: they mostly mean the document's main subject (the suite's tune highlight@1 is the same without
@@ -62,13 +65,13 @@ def answering_span(stored: StoredIndex, lexical: LexicalIndex, i: int, vector: n
     cosines = stored.chunk_sentence_vectors(i) @ vector
     scores = [float(c) + knobs.coverage_weight * lexical.text_coverage(terms, w) for c, w in zip(cosines, words)]
     best = int(np.argmax(scores))
-    first, last = _neighbour(best, scores, chunk.sentence_texts, words,
+    first, last = _neighbour(best, scores, [float(c) for c in cosines], chunk.sentence_texts, words,
                              lambda present: lexical.text_coverage(terms, present), knobs)
     return spans[first][0], spans[last][1]
 
 
-def _neighbour(best: int, scores: list[float], texts: list[str], words: list[set[str]], coverage,
-               knobs: RetrievalSettings) -> tuple[int, int]:
+def _neighbour(best: int, scores: list[float], cosines: list[float], texts: list[str], words: list[set[str]],
+               coverage, knobs: RetrievalSettings) -> tuple[int, int]:
     """The first and last sentence of the highlight around the best sentence (see the module's docstring)."""
     before, after = best - 1, best + 1
     has_before, has_after = before >= 0, after < len(scores)
@@ -77,6 +80,11 @@ def _neighbour(best: int, scores: list[float], texts: list[str], words: list[set
         return before, best
     if has_after and scores[after] >= scores[best] - margin:
         return best, after
+    closer = [(cosines[j], j) for j in (before, after) if 0 <= j < len(scores)
+              and cosines[j] > cosines[best] and scores[j] >= scores[best] - knobs.highlight_meaning_margin]
+    if closer:
+        j = max(closer)[1]
+        return min(best, j), max(best, j)
     if has_before and points_back(texts[best]):
         return before, best
     if has_after and (announces(texts[best]) or is_label(texts[best], knobs.highlight_label_words)):
