@@ -108,6 +108,25 @@ def test_the_neighbour_closer_in_meaning_joins_the_one_that_holds_the_words(tmp_
     assert "Loch Varrow is fed" in top.highlight_text and "Cairngorm mountains" in top.highlight_text
 
 
+HOUSE = """House notes
+
+The spare keys are not kept in the office. They hang on a hook inside the boiler cupboard, next to the fuse box.
+
+The bins go out on Thursday evening, after the recycling lorry has left the lane. They are brought back in on \
+Friday.
+"""
+
+
+def test_a_sentence_that_restates_the_question_brings_the_next_that_points_back(tmp_path, embedder):
+    """"The spare keys are not kept in the office" only restates the question; "They hang on a hook ..." answers.
+    "The bins go out on Thursday evening, after ..." says more than was asked: it stays alone."""
+    house = _loaded_assistant(tmp_path, embedder, {"house.txt": HOUSE})
+    top = _top(house, "Where are the spare keys kept?")
+    assert "The spare keys are not kept" in top.highlight_text and "boiler cupboard" in top.highlight_text
+    top = _top(house, "When do the bins go out?")
+    assert "Thursday evening" in top.highlight_text and "Friday" not in top.highlight_text
+
+
 def test_a_question_in_the_text_is_highlighted_with_its_answer(harbour):
     top = _top(harbour, "What should a skipper do when the harbour radio does not answer?")
     assert "Call the harbour master's mobile number" in top.highlight_text

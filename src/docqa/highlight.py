@@ -15,6 +15,9 @@ A neighbouring sentence joins it when
 - the best sentence ends in ":" or "?": it announces what the next one says ("What can you do if ...?");
 - the best sentence is a label line: at most `highlight_label_words` words that do not end as a sentence does
   ("Farmers' market" above "First Saturday of every month ..."): it names what the next line says;
+- the best sentence restates the question (it holds at most `highlight_restating_terms` terms the question lacks)
+  and the next one points back to it: the next one says what the question asks of it ("The pears are not kept in
+  the cellar." + "They go in the old fridge ...", "... a set of convenience functions" + "These are debug(), ...");
 - it holds at least `highlight_gain` of the question's idf-weighted terms that the best sentence lacks: the best
   one sets the scene ("... changed by a straightening program") and the neighbour says what happened to the rest
   of what was asked ("The rate of flow was increased").
@@ -65,13 +68,13 @@ def answering_span(stored: StoredIndex, lexical: LexicalIndex, i: int, vector: n
     cosines = stored.chunk_sentence_vectors(i) @ vector
     scores = [float(c) + knobs.coverage_weight * lexical.text_coverage(terms, w) for c, w in zip(cosines, words)]
     best = int(np.argmax(scores))
-    first, last = _neighbour(best, scores, [float(c) for c in cosines], chunk.sentence_texts, words,
+    first, last = _neighbour(best, scores, [float(c) for c in cosines], chunk.sentence_texts, words, set(terms),
                              lambda present: lexical.text_coverage(terms, present), knobs)
     return spans[first][0], spans[last][1]
 
 
 def _neighbour(best: int, scores: list[float], cosines: list[float], texts: list[str], words: list[set[str]],
-               coverage, knobs: RetrievalSettings) -> tuple[int, int]:
+               asked: set[str], coverage, knobs: RetrievalSettings) -> tuple[int, int]:
     """The first and last sentence of the highlight around the best sentence (see the module's docstring)."""
     before, after = best - 1, best + 1
     has_before, has_after = before >= 0, after < len(scores)
@@ -88,6 +91,9 @@ def _neighbour(best: int, scores: list[float], cosines: list[float], texts: list
     if has_before and points_back(texts[best]):
         return before, best
     if has_after and (announces(texts[best]) or is_label(texts[best], knobs.highlight_label_words)):
+        return best, after
+    if (has_after and points_back(texts[after])
+            and len(words[best] - asked) <= knobs.highlight_restating_terms):
         return best, after
     held = coverage(words[best])
     gains = [(coverage(words[best] | words[j]) - held, scores[j], j) for j in (before, after) if 0 <= j < len(scores)]

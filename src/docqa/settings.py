@@ -46,6 +46,11 @@ class RetrievalSettings:
     # 0.07-0.10 the same as 0.08 with more characters at 0.10; the plain `highlight_margin` at 0.07 gained the same
     # two with twice the added length (Rhine +5, seed +14 characters).
     highlight_meaning_margin: float = 0.08
+    # A best sentence holding at most this many terms the question lacks restates it: the next sentence joins when
+    # it points back ("They go in the old fridge ..."). 4: on the eval tune split highlight@1 HOWTOs 0.592 -> 0.612
+    # (49), notes 0.950 -> 0.975 (40), seed and Rhine kept, mean highlight +3 characters on Rhine and notes, +2 on
+    # HOWTOs; 1-3 gained only the notes question, 5-8 the same two with more characters (Rhine +6 at 6).
+    highlight_restating_terms: int = 4
     # A best "sentence" of at most this many words that does not end as a sentence does is a label line ("Farmers'
     # market"): the line after it joins the highlight. 6: on the eval tune split it took notes highlight@1 from
     # 0.925 to 0.950 (40), seed, Rhine and HOWTOs unchanged, +1 character per highlight on average; 2-15 the same, 1 loses it.
