@@ -10,8 +10,9 @@ A neighbouring sentence joins it when
   lists." + "In contrast, the sorted() function accepts any iterable.");
 - the best sentence opens by pointing back ("It ...", "This ...", "These ...", also after one linking word:
   "Usually it ...", "However, this ..."): alone it does not say what it is about, and the sentence it points to
-  often names the very thing asked for. Personal pronouns ("He said ...") are left out: they mostly mean the document's main subject (the suite's tune highlight@1 is the same without
-  them, and "He stated that ... Article 5 ..." stays one sentence);
+  often names the very thing asked for. Personal pronouns ("He said ...") are left out: they mostly mean the
+  document's main subject (the suite's tune highlight@1 is the same without them, and "He stated that ... Article
+  5 ..." stays one sentence);
 - the best sentence ends in ":" or "?": it announces what the next one says ("What can you do if ...?");
 - the best sentence is a label line: at most `highlight_label_words` words that do not end as a sentence does
   ("Farmers' market" above "First Saturday of every month ..."): it names what the next line says;

@@ -53,7 +53,8 @@ class RetrievalSettings:
     highlight_restating_terms: int = 4
     # A best "sentence" of at most this many words that does not end as a sentence does is a label line ("Farmers'
     # market"): the line after it joins the highlight. 6: on the eval tune split it took notes highlight@1 from
-    # 0.925 to 0.950 (40), seed, Rhine and HOWTOs unchanged, +1 character per highlight on average; 2-15 the same, 1 loses it.
+    # 0.925 to 0.950 (40), seed, Rhine and HOWTOs unchanged, +1 character per highlight on average; 2-15 the same,
+    # 1 loses it.
     highlight_label_words: int = 6
     # The short answer quotes the second passage too when its score is this close to the first (display only).
     quote_ratio: float = 0.9
