@@ -6,7 +6,7 @@ import pytest
 from conftest import _loaded_assistant
 
 from docqa import Assistant
-from docqa.highlight import announces, points_back
+from docqa.highlight import announces, is_label, points_back
 
 HARBOUR = """Port of Kellmouth
 
@@ -24,6 +24,20 @@ is posted on the notice board at the quay. Out of season the office closes at fo
 The lighthouse stands on the northern breakwater. The lamp is visible for twenty nautical miles. \
 The keeper's cottage beside it is now a small museum. A café opens there on Sundays in summer.
 """
+
+
+TOWN = """Kellmouth in the evening
+
+The only cinema in Kellmouth is the Regal on Harbour Street. Usually it is quiet on weekdays, when tickets cost \
+half price.
+
+The Anchor serves fish suppers until nine. Its garden looks over the estuary.
+"""
+
+
+@pytest.fixture(scope="module")
+def town(tmp_path_factory: pytest.TempPathFactory, embedder) -> Assistant:
+    return _loaded_assistant(tmp_path_factory.mktemp("town"), embedder, {"town.txt": TOWN})
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +71,9 @@ def test_points_back_and_announces():
     assert points_back("“This is done by a comment.”") and points_back("Here the High Rhine ends.")
     assert not points_back("Italy lies south.") and not points_back("Thesis writers rest.")
     assert not points_back("The lamp is bright.") and not points_back("There are three branches.")
+    assert points_back("Usually it’s slower.") and points_back("However, this name is older.")
+    assert points_back("In contrast, these accept any iterable.") and points_back("So, it is easy.")
+    assert not points_back("Early trains ran late.") and not points_back("However, the name is older.")
     assert announces("Do this:") and announces("What can you do if it jams?  ")
     assert not announces("It jams.")
 
@@ -66,6 +83,48 @@ def test_a_sentence_that_points_back_brings_what_it_points_to(harbour):
     top = _top(harbour, "Which service lets captains reserve a berth from their phones?")
     assert "reserve a berth" in top.highlight_text
     assert "BerthBook" in top.highlight_text
+
+
+def test_a_sentence_that_points_back_after_a_linking_word_brings_what_it_points_to(town):
+    """"Usually it is quiet on weekdays" does not say what "it" is; the sentence before names the cinema."""
+    top = _top(town, "Where are tickets half price on weekdays?")
+    assert "half price" in top.highlight_text
+    assert "the Regal" in top.highlight_text
+
+
+LOCH = """Loch Varrow
+
+Loch Varrow is fed by three streams: the Dubh, the Geal and the Ruadh, which meet at its northern end. The water \
+lies in a deep valley below the Cairngorm mountains. Boats may be hired from the pier in summer.
+
+The village shop sells fishing permits. Trout are caught from April to September.
+"""
+
+
+def test_the_neighbour_closer_in_meaning_joins_the_one_that_holds_the_words(tmp_path, embedder):
+    """"Loch Varrow is fed by ..." holds the question's name; the next sentence says which peaks: both are shown."""
+    loch = _loaded_assistant(tmp_path, embedder, {"loch.txt": LOCH})
+    top = _top(loch, "Which peaks rise above Loch Varrow?")
+    assert "Loch Varrow is fed" in top.highlight_text and "Cairngorm mountains" in top.highlight_text
+
+
+HOUSE = """House notes
+
+The spare keys are not kept in the office. They hang on a hook inside the boiler cupboard, next to the fuse box.
+
+The bins go out on Thursday evening, after the recycling lorry has left the lane. They are brought back in on \
+Friday.
+"""
+
+
+def test_a_sentence_that_restates_the_question_brings_the_next_that_points_back(tmp_path, embedder):
+    """"The spare keys are not kept in the office" only restates the question; "They hang on a hook ..." answers.
+    "The bins go out on Thursday evening, after ..." says more than was asked: it stays alone."""
+    house = _loaded_assistant(tmp_path, embedder, {"house.txt": HOUSE})
+    top = _top(house, "Where are the spare keys kept?")
+    assert "The spare keys are not kept" in top.highlight_text and "boiler cupboard" in top.highlight_text
+    top = _top(house, "When do the bins go out?")
+    assert "Thursday evening" in top.highlight_text and "Friday" not in top.highlight_text
 
 
 def test_a_question_in_the_text_is_highlighted_with_its_answer(harbour):
@@ -118,3 +177,38 @@ def patterns(tmp_path_factory: pytest.TempPathFactory, embedder) -> Assistant:
 def test_a_fragment_cut_at_a_symbol_is_not_highlighted_alone(patterns, question, said):
     """pysbd cuts "The question mark character, ?" and "Adding ." off: the highlight is the whole sentence."""
     assert said in _top(patterns, question).highlight_text
+
+
+VILLAGE = """Village notes
+
+Library van
+Every second Wednesday outside the village hall, 10:00 to 11:30. Returns can also be left at the post office.
+
+Bottle bank
+Behind the chapel car park, emptied on Mondays. Please keep the lids for the blue bin.
+
+Parish council
+Meetings are held in the school hall on the last Thursday of the month at half past seven.
+"""
+
+
+@pytest.fixture(scope="module")
+def village(tmp_path_factory: pytest.TempPathFactory, embedder) -> Assistant:
+    return _loaded_assistant(tmp_path_factory.mktemp("village"), embedder, {"village.txt": VILLAGE})
+
+
+def test_is_label():
+    assert is_label("Farmers' market", 6) and is_label("Opening hours", 6) and is_label("Bottle bank (Co-op)", 6)
+    assert not is_label("The van comes on Wednesdays.", 6) and not is_label("Is it open?", 6)
+    assert not is_label("This line is far too long to be a label of any note", 6)
+
+
+@pytest.mark.parametrize("question, said", [
+    ("When does the library van come?", "Every second Wednesday"),
+    ("Where is the bottle bank?", "Behind the chapel car park"),
+])
+def test_a_label_line_brings_the_line_it_names(village, question, said):
+    """A label line matches the question best but says nothing: the line under it joins the highlight."""
+    top = _top(village, question)
+    assert said in top.highlight_text
+    assert _highlighted_sentences(village, top) == 2

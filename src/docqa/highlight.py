@@ -5,11 +5,20 @@ idf-weighted share of the question's terms it holds (sentence vectors are precom
 A neighbouring sentence joins it when
 
 - it scores within `highlight_margin` of the best (the two say it together);
-- the best sentence opens by pointing back ("It ...", "This ...", "These ..."): alone it does not say what it is
-  about, and the sentence it points to often names the very thing asked for. Personal pronouns ("He said ...")
-  are left out: they mostly mean the document's main subject (the suite's tune highlight@1 is the same without
-  them, and "He stated that ... Article 5 ..." stays one sentence);
+- it is closer in meaning to the question (a higher cosine) and scores within `highlight_meaning_margin` of the
+  best: the best sentence won on the question's words, the neighbour says what was meant ("... only defined for
+  lists." + "In contrast, the sorted() function accepts any iterable.");
+- the best sentence opens by pointing back ("It ...", "This ...", "These ...", also after one linking word:
+  "Usually it ...", "However, this ..."): alone it does not say what it is about, and the sentence it points to
+  often names the very thing asked for. Personal pronouns ("He said ...") are left out: they mostly mean the
+  document's main subject (the suite's tune highlight@1 is the same without them, and "He stated that ... Article
+  5 ..." stays one sentence);
 - the best sentence ends in ":" or "?": it announces what the next one says ("What can you do if ...?");
+- the best sentence is a label line: at most `highlight_label_words` words that do not end as a sentence does
+  ("Farmers' market" above "First Saturday of every month ..."): it names what the next line says;
+- the best sentence restates the question (it holds at most `highlight_restating_terms` terms the question lacks)
+  and the next one points back to it: the next one says what the question asks of it ("The pears are not kept in
+  the cellar." + "They go in the old fridge ...", "... a set of convenience functions" + "These are debug(), ...");
 - it holds at least `highlight_gain` of the question's idf-weighted terms that the best sentence lacks: the best
   one sets the scene ("... changed by a straightening program") and the neighbour says what happened to the rest
   of what was asked ("The rate of flow was increased").
@@ -25,18 +34,28 @@ from .lexical import LexicalIndex
 from .settings import RetrievalSettings
 from .store import StoredIndex
 
-# A sentence that opens with a pronoun or demonstrative leans on the sentence before it.
-_POINTS_BACK = re.compile(r"^\W*(?:it|its|this|these|those|that|they|their|such|here)\b", re.IGNORECASE)
+# A sentence that opens with a pronoun or demonstrative leans on the sentence before it, also after one linking
+# word: an adverb in -ly or a connective ("Usually it ...", "However, this ...", "So, it ...").
+_POINTS_BACK = re.compile(r"^\W*(?:(?:\w+ly|however|but|and|so|then|also|still|yet|thus|instead|therefore|otherwise"
+                          r"|in contrast|in practice|in fact|for example),?\s+)?"
+                          r"(?:it|its|this|these|those|that|they|their|such|here)\b", re.IGNORECASE)
 
 
 def points_back(sentence: str) -> bool:
-    """Whether a sentence opens by pointing back to the one before ("It ...", "These ...", "Here ...")."""
+    """Whether a sentence opens by pointing back to the one before ("It ...", "These ...", "Usually it ...")."""
     return _POINTS_BACK.match(sentence) is not None
 
 
 def announces(sentence: str) -> bool:
     """Whether a sentence hands over to the next: it ends in a colon or asks a question."""
     return sentence.rstrip().endswith((":", "?"))
+
+
+def is_label(sentence: str, words: int) -> bool:
+    """Whether a "sentence" is a label line: at most `words` words, not ending in . ! ? or ; (closing quotes and
+    brackets aside), as "Farmers' market" or "Opening hours"."""
+    text = sentence.strip().rstrip("\"'”’)]")
+    return 0 < len(text.split()) <= words and not text.endswith((".", "!", "?", ";", "…"))
 
 
 def answering_span(stored: StoredIndex, lexical: LexicalIndex, i: int, vector: np.ndarray, terms: list[str],
@@ -50,13 +69,13 @@ def answering_span(stored: StoredIndex, lexical: LexicalIndex, i: int, vector: n
     cosines = stored.chunk_sentence_vectors(i) @ vector
     scores = [float(c) + knobs.coverage_weight * lexical.text_coverage(terms, w) for c, w in zip(cosines, words)]
     best = int(np.argmax(scores))
-    first, last = _neighbour(best, scores, chunk.sentence_texts, words,
+    first, last = _neighbour(best, scores, [float(c) for c in cosines], chunk.sentence_texts, words, set(terms),
                              lambda present: lexical.text_coverage(terms, present), knobs)
     return spans[first][0], spans[last][1]
 
 
-def _neighbour(best: int, scores: list[float], texts: list[str], words: list[set[str]], coverage,
-               knobs: RetrievalSettings) -> tuple[int, int]:
+def _neighbour(best: int, scores: list[float], cosines: list[float], texts: list[str], words: list[set[str]],
+               asked: set[str], coverage, knobs: RetrievalSettings) -> tuple[int, int]:
     """The first and last sentence of the highlight around the best sentence (see the module's docstring)."""
     before, after = best - 1, best + 1
     has_before, has_after = before >= 0, after < len(scores)
@@ -65,9 +84,17 @@ def _neighbour(best: int, scores: list[float], texts: list[str], words: list[set
         return before, best
     if has_after and scores[after] >= scores[best] - margin:
         return best, after
+    closer = [(cosines[j], j) for j in (before, after) if 0 <= j < len(scores)
+              and cosines[j] > cosines[best] and scores[j] >= scores[best] - knobs.highlight_meaning_margin]
+    if closer:
+        j = max(closer)[1]
+        return min(best, j), max(best, j)
     if has_before and points_back(texts[best]):
         return before, best
-    if has_after and announces(texts[best]):
+    if has_after and (announces(texts[best]) or is_label(texts[best], knobs.highlight_label_words)):
+        return best, after
+    if (has_after and points_back(texts[after])
+            and len(words[best] - asked) <= knobs.highlight_restating_terms):
         return best, after
     held = coverage(words[best])
     gains = [(coverage(words[best] | words[j]) - held, scores[j], j) for j in (before, after) if 0 <= j < len(scores)]

@@ -39,6 +39,23 @@ class RetrievalSettings:
     # and 0.490 to 0.551 (HOWTOs) for +0.07 sentences per highlight; 0.10 gave +1 Rhine question for +0.03 more
     # sentences, 0.20-0.30 lost 1-2 HOWTO ones.
     highlight_gain: float = 0.15
+    # A neighbour closer in meaning to the question than the best sentence (a higher cosine: the best one won on
+    # the question's words) joins the highlight when its score is within this margin of the best (highlight.py).
+    # 0.08: on the eval tune split highlight@1 Rhine 0.813 -> 0.819 (182), HOWTOs 0.571 -> 0.592 (49), seed and
+    # notes kept, mean highlight +7 characters on seed, +1 elsewhere; 0.04-0.06 gained only the HOWTO question,
+    # 0.07-0.10 the same as 0.08 with more characters at 0.10; the plain `highlight_margin` at 0.07 gained the same
+    # two with twice the added length (Rhine +5, seed +14 characters).
+    highlight_meaning_margin: float = 0.08
+    # A best sentence holding at most this many terms the question lacks restates it: the next sentence joins when
+    # it points back ("They go in the old fridge ..."). 4: on the eval tune split highlight@1 HOWTOs 0.592 -> 0.612
+    # (49), notes 0.950 -> 0.975 (40), seed and Rhine kept, mean highlight +3 characters on Rhine and notes, +2 on
+    # HOWTOs; 1-3 gained only the notes question, 5-8 the same two with more characters (Rhine +6 at 6).
+    highlight_restating_terms: int = 4
+    # A best "sentence" of at most this many words that does not end as a sentence does is a label line ("Farmers'
+    # market"): the line after it joins the highlight. 6: on the eval tune split it took notes highlight@1 from
+    # 0.925 to 0.950 (40), seed, Rhine and HOWTOs unchanged, +1 character per highlight on average; 2-15 the same,
+    # 1 loses it.
+    highlight_label_words: int = 6
     # The short answer quotes the second passage too when its score is this close to the first (display only).
     quote_ratio: float = 0.9
     # In a conversation, a search that lands outside the document the last answer quoted is repeated within that
