@@ -298,10 +298,12 @@ class Retriever:
         names = {w.term for w in reading.names if self.lexical.knows(w.term)} - owners
         if not owners and not names:
             return judged
-        thing = [t for t in terms if t not in owners]
-        held = [self.lexical.coverage(thing, hit.position) if thing and owners else 1.0 for _, hit in judged]
         inside = [names <= self._terms_of([hit.chunk.source]) and self._in_scope(hit.position, owners)
                   for _, hit in judged]
+        thing = [t for t in terms if t not in owners]
+        if not owners or not thing:
+            return [sh for sh, ok in zip(judged, inside) if ok]
+        held = [self.lexical.coverage(thing, hit.position) for _, hit in judged]
         bar = max((h for h, ok in zip(held, inside) if not ok), default=0.0)
         return [sh for sh, h, ok in zip(judged, held, inside) if ok and h >= bar]
 
