@@ -32,6 +32,14 @@ def test_the_words_that_frame_a_question_are_dropped():
     assert _terms("What does this document tell me about the floods?") == ["flood"]
 
 
+def test_the_kind_of_answer_asked_for_is_not_a_term():
+    """"On which weekday …?" is answered "on Wednesday": the answer gives the kind by value, not by the word."""
+    assert _terms("On which weekday did the talk take place?") == ["talk", "take", "place"]
+    assert _terms("In what year was the harbour rebuilt?") == ["harbour", "rebuilt"]
+    assert "year" in _terms("How many ships pass each year?")  # not the kind asked for: a term
+    assert "centuri" in _terms("What century did the name come from?")  # "the 1st century BC" holds the word
+
+
 def test_passages_keep_the_words_only_questions_drop():
     assert tokenize(["He said one way to sort the report is by kind."]) == [
         ["said", "one", "way", "sort", "report", "kind"]]
