@@ -164,6 +164,64 @@ def test_another_form_of_a_corpus_word_is_not_missing(stable):
     assert "weigh" not in [w.word for w in stable.retriever.read("How much does Pepper weigh?").missing]
 
 
+SPEECH = """Mayor Ilse Brandt outlines plan to revive Varnholm's harbour
+
+Mayor Ilse Brandt addressed the city council on Tuesday, setting out a ten-year plan to revive the old harbour \
+district and bring new jobs to the waterfront.
+
+Brandt said the council would rebuild the quays damaged in last winter's storms and open the warehouses to small \
+workshops. She stressed that the work must be paid for without raising local taxes.
+
+She urged the regional government to share the cost of dredging the shipping channel, which has silted up since the \
+dams were built upstream. Without dredging, she warned, larger grain ships would stop calling at Varnholm within \
+five years.
+
+The mayor also announced a new ferry line across Lake Tessel, to run every hour from spring. Tickets will cost the \
+same as a tram fare, and children under twelve will travel free.
+
+Brandt rejected calls to sell the harbour land to private developers, saying the waterfront must stay open to the \
+public.
+
+In closing, she thanked the harbour workers and asked residents to send their ideas to the council before the \
+summer.
+"""
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory, embedder):
+    from conftest import _loaded_assistant
+
+    return _loaded_assistant(tmp_path_factory.mktemp("speech"), embedder, {"speech.txt": SPEECH})
+
+
+@pytest.mark.parametrize("question", ["What did Brandt say about the airport?", "What did the mayor say about schools?",
+                                      "Did she mention housing?", "What was her position on crime?"])
+def test_a_question_about_a_topic_no_passage_mentions_abstains(speech, question):
+    """The speaker is named and the article is hers, but the topic asked about occurs nowhere in it: "the
+    documents don't say", not the opening paragraph (issue 9, "named subject, absent aspect")."""
+    assert not speech.ask(question).found
+
+
+@pytest.mark.parametrize("question, phrase", [("What did Brandt say about the ferry?", "ferry line"),
+                                              ("What did she say about taxes?", "raising local taxes"),
+                                              ("What did Brandt say about property developers?", "private developers")])
+def test_a_topic_the_passages_mention_is_answered(speech, question, phrase):
+    answer = speech.ask(question)
+    assert answer.found and phrase in answer.passages[0].highlight_text
+
+
+def test_a_topic_said_in_other_words_is_not_unmentioned(speech):
+    """"kids" occurs nowhere, but "children" is a synonym (word cosine 0.88); "the airport" has none. "What about
+    the airport?" asks the last question again (conversation.py), so it names no topic of its own."""
+    retriever = speech.retriever
+    for question, unmentioned in [("What did she say about kids?", False),
+                                  ("What did she say about the airport?", True)]:
+        reading, _, judged = retriever.judge(question)
+        assert [w.word for w in reading.unmentioned_topic] == [question.split()[-1].strip("?")]
+        assert retriever._unmentioned(reading, judged) is unmentioned
+    assert retriever.read("What about the airport?").unmentioned_topic == ()
+
+
 # --- Abstention, spelling and ranking on documents written for these tests --------------------------------------
 
 from test_conversation import CITY, RIVER  # noqa: E402

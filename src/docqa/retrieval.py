@@ -7,7 +7,8 @@ half weight), plus the share found in two adjacent sentences and a little of the
 best passage answers at all is decided by `abstention` from signals that mean the same in any corpus (see there);
 it never depends on how many passages are shown. Candidates about something else than the question names do not
 answer: a document that never gives one of its names, a section about another owner ("Tilly's microchip number"
-under Biscuit's heading). The answering sentence is chosen by `highlight`."""
+under Biscuit's heading), a question about a topic no passage mentions or says in other words ("What did Hegseth
+say about the navy?"). The answering sentence is chosen by `highlight`."""
 from __future__ import annotations
 
 import functools
@@ -41,6 +42,12 @@ _WHEN = _CALENDAR | frozenset("today yesterday tomorrow tonight day week month y
                               "weekend morning evening night".split())
 _POSSESSIVE = ("'s", "’s")
 _THE = re.compile(r"\bthe\s+$", re.IGNORECASE)
+# What a question asks the sources to say something about: "What did Hegseth say about the navy?", "Did he
+# mention drones?", "What was his view on arms control?". The topic runs to the end of the question. "What about
+# X?" is not one: it asks the last question again about X (conversation.py), or opens a topic.
+_TOPIC = re.compile(r"(?<!what )(?<!how )(?<!^and )\b(?:about|mentions?|mentioned|mentioning|regarding|concerning"
+                    r"|discuss(?:es|ed)?|(?:view|views|position|stance|opinion|thoughts|comments?|remarks?|says?|said)"
+                    r" on)\s+(?=\w)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,26 @@ class QueryReading:
         """The names the question gives: capitalised words after the first (days and months are not names)."""
         return tuple(w for w in self.words
                      if w.start > 0 and self.text[w.start].isupper() and w.word.rstrip("s") not in _CALENDAR)
+
+    @property
+    def unmentioned_topic(self) -> tuple[QueryWord, ...]:
+        """The topic the question asks about ("What did Hegseth say about the navy?": navy) when none of its
+        content words occurs in any passage, even allowing for a typo or another form; else empty."""
+        found = None
+        for found in _TOPIC.finditer(self.text):
+            pass
+        if found is None:
+            return ()
+        topic = tuple(w for w in self.words if w.start >= found.end())
+        return topic if topic and all(w in self.missing for w in topic) else ()
+
+    @property
+    def topic_text(self) -> str:
+        """The words after "about" (or "mention", "view on", ...), as the question gives them."""
+        found = None
+        for found in _TOPIC.finditer(self.text):
+            pass
+        return self.text[found.end() :].strip(" ?.!") if found is not None else ""
 
     @property
     def possessors(self) -> tuple[QueryWord, ...]:
@@ -109,6 +136,7 @@ class Retriever:
         self._null: tuple[float, float] | None = None
         self._context: list[tuple[int | None, int | None]] | None = None  # filled by _context_of on first use
         self._source_terms: dict[str, set[str]] = {}  # per document, filled by _terms_of
+        self._word_vectors: dict[str, np.ndarray] = {}  # single words' vectors, filled by _unmentioned
         self._openings: dict[str, int] = {}  # each document's first body passage (its headline if it has no body)
         self._headlines: dict[str, int] = {}  # each document's headline passage (paragraph 1 = its title), if any
         for i, c in enumerate(stored.chunks):
@@ -248,7 +276,7 @@ class Retriever:
             if body is not None:
                 ranked = [sh for sh in ranked if not _is_headline(sh[1].chunk)]
                 lead = body
-        if probability < threshold or reading.missing_names or not owned:
+        if probability < threshold or reading.missing_names or not owned or self._unmentioned(reading, judged):
             shown = [h for _, h in ranked[:top_k]]
             return SearchResult(reading.text, self._highlighted(shown, encoding.vector, terms), False, reading,
                                 probability, basis)
@@ -306,6 +334,28 @@ class Retriever:
         held = [self.lexical.coverage(thing, hit.position) for _, hit in judged]
         bar = max((h for h, ok in zip(held, inside) if not ok), default=0.0)
         return [sh for sh, h, ok in zip(judged, held, inside) if ok and h >= bar]
+
+    def _unmentioned(self, reading: QueryReading, judged: list[tuple[abstention.Signals, Hit]]) -> bool:
+        """Whether the question asks about a topic the sources never mention: none of its words occurs in any
+        passage, no candidate's sentence says it in other words (the topic alone, encoded, reaches `topic_cosine`
+        with none), and none of its words has a synonym among the candidates' words (a word cosine of at least
+        `synonym_cosine`: "soldiers" for "troops" is one; "navy" for "military" is not)."""
+        topic = reading.unmentioned_topic
+        if not topic:
+            return False
+        said = np.asarray(self.embedder.encode_queries([reading.topic_text]), dtype=np.float32)[0]
+        if any(float((self.stored.chunk_sentence_vectors(hit.position) @ said).max(initial=-1.0))
+               >= self.knobs.topic_cosine for _, hit in judged):
+            return False
+        words = sorted({w.lower() for _, hit in judged for w in word_pattern().findall(hit.chunk.text)
+                        if len(w) > 2 and not w.isdigit()})
+        fresh = [w for w in words + [t.word for t in topic] if w not in self._word_vectors]
+        if fresh:
+            self._word_vectors.update(zip(fresh, np.asarray(self.embedder.encode_queries(fresh), dtype=np.float32)))
+        if not words:
+            return True
+        matrix = np.vstack([self._word_vectors[w] for w in words])
+        return all(float((matrix @ self._word_vectors[t.word]).max()) < self.knobs.synonym_cosine for t in topic)
 
     def _in_scope(self, i: int, terms: set[str]) -> bool:
         """Whether passage `i`'s scope holds every one of `terms`: the passage and its section heading, or the whole
