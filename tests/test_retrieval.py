@@ -222,6 +222,38 @@ def test_a_topic_said_in_other_words_is_not_unmentioned(speech):
     assert retriever.read("What about the airport?").unmentioned_topic == ()
 
 
+BACKUP = """# Backups with restic
+
+restic keeps encrypted snapshots of a folder in a repository on disk or in the cloud.
+
+Since version 0.14 restic compresses data with zstd before it is encrypted, which usually saves a third of the space.
+
+Old snapshots are removed with `restic forget --prune`, keeping as many daily and weekly ones as you ask for.
+"""
+SYNC = """# Copying folders with rsync
+
+rsync copies only the parts of files that changed, so a second run over a large folder is fast.
+
+Use `rsync -a --delete src/ dest/` to make dest an exact mirror of src; the trailing slash on src matters.
+
+Over a slow link, add `-z` so that rsync compresses the data it sends.
+"""
+
+
+def test_terms_rare_in_english_from_different_documents_are_not_answered_by_either(tmp_path, embedder):
+    """"rsync" and "zstd" are jargon, rare in English, and each is in one document only: neither says whether
+    rsync uses zstd, or whether it encrypts snapshots. Each tool's own questions are still answered."""
+    from conftest import _loaded_assistant
+
+    tools = _loaded_assistant(tmp_path, embedder, {"backup.md": BACKUP, "sync.md": SYNC})
+    assert not tools.ask("Can rsync compress with zstd?").found
+    assert not tools.ask("Does rsync encrypt snapshots?").found
+    for question, phrase in [("Does restic use zstd?", "compresses data with zstd"),
+                             ("How does rsync compress data?", "rsync compresses the data it sends")]:
+        answer = tools.ask(question)
+        assert answer.found and phrase in answer.passages[0].highlight_text
+
+
 # --- Abstention, spelling and ranking on documents written for these tests --------------------------------------
 
 from test_conversation import CITY, RIVER  # noqa: E402

@@ -315,8 +315,9 @@ class Retriever:
     def _owned(self, judged: list[tuple[abstention.Signals, Hit]], reading: QueryReading,
                terms: list[str]) -> list[tuple[abstention.Signals, Hit]]:
         """The candidates about what the question names.
-        - Its names ("What did Hegseth say about the Rhine?") that some passage holds: the candidate's document
-          holds them all. A document that never names the Rhine does not say what Hegseth said about it.
+        - Its names ("What did Hegseth say about the Rhine?") and its terms rare in English ("Can rsync compress
+          with zstd?": rarer than `english_word_zipf`) that some passage holds: the candidate's document holds them
+          all. A document that never names the Rhine does not say what Hegseth said about it.
         - Its owner ("Tilly's microchip number"): the candidate's section (or, in a document without sections, its
           document) names the owner, and the candidate holds the rest of the question's wording at least as well
           as every candidate about someone else. When "Microchip number …" stands under Biscuit's heading, "Mrs
@@ -324,6 +325,8 @@ class Retriever:
         All candidates when the question names nothing."""
         owners = {w.term for w in reading.possessors if w not in reading.missing}
         names = {w.term for w in reading.names if self.lexical.knows(w.term)} - owners
+        names |= {w.term for w in reading.words if self.lexical.knows(w.term)  # jargon names a thing too
+                  and zipf(w.word) < self.knobs.english_word_zipf} - owners
         if not owners and not names:
             return judged
         inside = [names <= self._terms_of([hit.chunk.source]) and self._in_scope(hit.position, owners)
