@@ -212,14 +212,15 @@ def test_a_topic_the_passages_mention_is_answered(speech, question, phrase):
 
 def test_a_topic_said_in_other_words_is_not_unmentioned(speech):
     """"kids" occurs nowhere, but "children" is a synonym (word cosine 0.88); "the airport" has none. "What about
-    the airport?" asks the last question again (conversation.py), so it names no topic of its own."""
+    the airport?" (a follow-up's usual form) asks about it too; "What is it about?" names no topic."""
     retriever = speech.retriever
     for question, unmentioned in [("What did she say about kids?", False),
                                   ("What did she say about the airport?", True)]:
         reading, _, judged = retriever.judge(question)
         assert [w.word for w in reading.unmentioned_topic] == [question.split()[-1].strip("?")]
         assert retriever._unmentioned(reading, judged) is unmentioned
-    assert retriever.read("What about the airport?").unmentioned_topic == ()
+    assert [w.word for w in retriever.read("What about the airport?").unmentioned_topic] == ["airport"]
+    assert retriever.read("What is it about?").unmentioned_topic == ()
 
 
 BACKUP = """# Backups with restic

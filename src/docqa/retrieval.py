@@ -43,9 +43,9 @@ _WHEN = _CALENDAR | frozenset("today yesterday tomorrow tonight day week month y
 _POSSESSIVE = ("'s", "’s")
 _THE = re.compile(r"\bthe\s+$", re.IGNORECASE)
 # What a question asks the sources to say something about: "What did Hegseth say about the navy?", "Did he
-# mention drones?", "What was his view on arms control?". The topic runs to the end of the question. "What about
-# X?" is not one: it asks the last question again about X (conversation.py), or opens a topic.
-_TOPIC = re.compile(r"(?<!what )(?<!how )(?<!^and )\b(?:about|mentions?|mentioned|mentioning|regarding|concerning"
+# mention drones?", "What was his view on arms control?", "What about the navy?". The topic runs to the end of the
+# question.
+_TOPIC = re.compile(r"\b(?:about|mentions?|mentioned|mentioning|regarding|concerning"
                     r"|discuss(?:es|ed)?|(?:view|views|position|stance|opinion|thoughts|comments?|remarks?|says?|said)"
                     r" on)\s+(?=\w)", re.IGNORECASE)
 
