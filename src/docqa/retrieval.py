@@ -42,6 +42,8 @@ _WHEN = _CALENDAR | frozenset("today yesterday tomorrow tonight day week month y
                               "weekend morning evening night".split())
 _POSSESSIVE = ("'s", "’s")
 _THE = re.compile(r"\bthe\s+$", re.IGNORECASE)
+# Single words' vectors kept for `_unmentioned` (1.5 KB each with a 384-d model: at most ~30 MB).
+_MAX_WORD_VECTORS = 20_000
 # What a question asks the sources to say something about: "What did Hegseth say about the navy?", "Did he
 # mention drones?", "What was his view on arms control?", "What about the navy?". The topic runs to the end of the
 # question.
@@ -353,6 +355,8 @@ class Retriever:
         words = sorted({w.lower() for _, hit in judged for w in word_pattern().findall(hit.chunk.text)
                         if len(w) > 2 and not w.isdigit()})
         fresh = [w for w in words + [t.word for t in topic] if w not in self._word_vectors]
+        if len(self._word_vectors) + len(fresh) > _MAX_WORD_VECTORS:  # a long-running server over a big corpus
+            self._word_vectors.clear()
         if fresh:
             self._word_vectors.update(zip(fresh, np.asarray(self.embedder.encode_queries(fresh), dtype=np.float32)))
         if not words:
