@@ -116,12 +116,12 @@ def collect() -> list[dict]:
             answerable = q.kind in USED_KINDS
             reading, _, judged = retriever.judge(q.text)
             # As `Retriever.search` reads them: only the candidates about what the question names (its names and
-            # owner); none left abstains, like a name no passage holds.
+            # owner); none left abstains, as do a name no candidate gives and a topic no passage mentions.
             owned = retriever._owned(judged, reading, list(dict.fromkeys(w.term for w in reading.words)))
             judged = owned or judged
             asked.append({
                 "group": f"{name}/{q.kind}", "id": q.id, "question": q.text, "answerable": answerable,
-                "named": bool(reading.missing_names) or not owned,
+                "named": retriever.vetoed(reading, judged, owned),
                 "candidates": [{"signals": dict(zip(_features(), s.to_list())),
                                 "answers": answerable and _holds(h.chunk, q), "grounded": retriever._grounded(s)}
                                for s, h in judged],

@@ -255,6 +255,33 @@ def test_terms_rare_in_english_from_different_documents_are_not_answered_by_eith
         assert answer.found and phrase in answer.passages[0].highlight_text
 
 
+DIKES = """The Netherlands will raise its river dikes by 2050
+
+The government of the Netherlands said on Monday that it will spend 12 billion euros over 25 years to raise the \
+dikes along the Rhine and the Meuse.
+
+The plan follows the floods of 2021, when the Meuse burst its banks in Limburg and thousands of people left their \
+homes.
+
+The water minister said the European Union would pay a fifth of the cost from its climate fund.
+"""
+
+
+def test_a_name_the_passages_give_otherwise_is_not_missing(tmp_path, embedder):
+    """"Holland" and "the EU" occur nowhere, but the article names them otherwise ("the Netherlands", "the European
+    Union"); Belgium, Germany and NATO it does not name at all."""
+    from conftest import _loaded_assistant
+
+    dikes = _loaded_assistant(tmp_path, embedder, {"dikes.txt": DIKES})
+    for question, phrase in [("How much will Holland spend on the dikes?", "12 billion euros"),
+                             ("What share will the EU pay?", "a fifth of the cost")]:
+        answer = dikes.ask(question)
+        assert answer.found and phrase in answer.passages[0].highlight_text, question
+    for question in ["How much will Belgium spend on the dikes?", "How much will Germany spend on the dikes?",
+                     "What share will NATO pay?"]:
+        assert not dikes.ask(question).found, question
+
+
 # --- Abstention, spelling and ranking on documents written for these tests --------------------------------------
 
 from test_conversation import CITY, RIVER  # noqa: E402

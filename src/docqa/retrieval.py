@@ -6,9 +6,10 @@ of the passage's cosine and its best sentence's cosine, plus the share of the qu
 half weight), plus the share found in two adjacent sentences and a little of the heading's cosine. Whether the
 best passage answers at all is decided by `abstention` from signals that mean the same in any corpus (see there);
 it never depends on how many passages are shown. Candidates about something else than the question names do not
-answer: a document that never gives one of its names, a section about another owner ("Tilly's microchip number"
-under Biscuit's heading), a question about a topic no passage mentions or says in other words ("What did Hegseth
-say about the navy?"). The answering sentence is chosen by `highlight`."""
+answer: a document that never gives one of its names (nor says it otherwise: "Moscow" for Russia), a section about
+another owner ("Tilly's microchip number" under Biscuit's heading), a question about a topic no passage mentions
+or says in other words ("What did Hegseth say about the navy?"). The answering sentence is chosen by
+`highlight`."""
 from __future__ import annotations
 
 import functools
@@ -42,8 +43,10 @@ _WHEN = _CALENDAR | frozenset("today yesterday tomorrow tonight day week month y
                               "weekend morning evening night".split())
 _POSSESSIVE = ("'s", "’s")
 _THE = re.compile(r"\bthe\s+$", re.IGNORECASE)
-# Single words' vectors kept for `_unmentioned` (1.5 KB each with a 384-d model: at most ~30 MB).
+# Single words' and names' vectors kept for `_closest` (1.5 KB each with a 384-d model: at most ~30 MB).
 _MAX_WORD_VECTORS = 20_000
+_ABBREVIATION = re.compile(r"\b(?:[A-Za-z]\.){2,}")  # "U.S.", "e.g."
+_CAPITALISED = re.compile(r"\b[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*")  # "United States", "European Union", "Moscow"
 # What a question asks the sources to say something about: "What did Hegseth say about the navy?", "Did he
 # mention drones?", "What was his view on arms control?", "What about the navy?". The topic runs to the end of the
 # question.
@@ -64,7 +67,8 @@ class QueryReading:
     @property
     def missing_names(self) -> tuple[str, ...]:
         """Names and numbers the question gives (a capitalised word after the first, or digits) that occur in no
-        passage: "What rail system serves <a city no document mentions>?" cannot be answered from the sources."""
+        passage: "What rail system serves <a city no document mentions>?" cannot be answered from the sources,
+        unless they give the name otherwise (`Retriever._unnamed`)."""
         names = self.names
         return tuple(self.text[w.start : w.end] for w in self.missing if any(ch.isdigit() for ch in w.word)
                      or w in names)
@@ -138,7 +142,7 @@ class Retriever:
         self._null: tuple[float, float] | None = None
         self._context: list[tuple[int | None, int | None]] | None = None  # filled by _context_of on first use
         self._source_terms: dict[str, set[str]] = {}  # per document, filled by _terms_of
-        self._word_vectors: dict[str, np.ndarray] = {}  # single words' vectors, filled by _unmentioned
+        self._word_vectors: dict[str, np.ndarray] = {}  # words' and names' vectors, filled by _closest
         self._openings: dict[str, int] = {}  # each document's first body passage (its headline if it has no body)
         self._headlines: dict[str, int] = {}  # each document's headline passage (paragraph 1 = its title), if any
         for i, c in enumerate(stored.chunks):
@@ -278,7 +282,7 @@ class Retriever:
             if body is not None:
                 ranked = [sh for sh in ranked if not _is_headline(sh[1].chunk)]
                 lead = body
-        if probability < threshold or reading.missing_names or not owned or self._unmentioned(reading, judged):
+        if probability < threshold or self.vetoed(reading, judged, owned):
             shown = [h for _, h in ranked[:top_k]]
             return SearchResult(reading.text, self._highlighted(shown, encoding.vector, terms), False, reading,
                                 probability, basis)
@@ -340,6 +344,27 @@ class Retriever:
         bar = max((h for h, ok in zip(held, inside) if not ok), default=0.0)
         return [sh for sh, h, ok in zip(judged, held, inside) if ok and h >= bar]
 
+    def vetoed(self, reading: QueryReading, judged: list[tuple[abstention.Signals, Hit]],
+               owned: list[tuple[abstention.Signals, Hit]]) -> bool:
+        """Whether the candidates cannot be about what the question names, whatever the abstention model
+        believes: none is about its names and owner (`_owned`), it gives a name or number no passage holds and no
+        candidate says otherwise, or it asks about a topic no passage mentions (cheapest test first)."""
+        return not owned or self._unnamed(reading, judged) or self._unmentioned(reading, judged)
+
+    def _unnamed(self, reading: QueryReading, judged: list[tuple[abstention.Signals, Hit]]) -> bool:
+        """Whether the question gives a name or number that no passage holds ("What rail system serves
+        Grenoble?") and no candidate says otherwise: a name whose cosine to a word, abbreviation or name of a
+        candidate (each encoded alone) reaches `synonym_cosine` is said otherwise ("Moscow" for Russia 0.83, "the
+        United States" for "the U.S." 0.88; "Taiwan" for China is not: 0.73). A number is never said otherwise."""
+        names = reading.missing_names
+        if not names:
+            return False
+        if any(ch.isdigit() for name in names for ch in name):
+            return True
+        runs = [m.group().split()[1 if m.start() == 0 else 0 :] for m in _CAPITALISED.finditer(reading.text)]
+        runs = list(dict.fromkeys(" ".join(run) for run in runs if any(name in run for name in names)))
+        return any(best < self.knobs.synonym_cosine for best in self._closest(runs or list(names), judged))
+
     def _unmentioned(self, reading: QueryReading, judged: list[tuple[abstention.Signals, Hit]]) -> bool:
         """Whether the question asks about a topic the sources never mention: none of its words occurs in any
         passage, no candidate's sentence says it in other words (the topic alone, encoded, reaches `topic_cosine`
@@ -352,17 +377,29 @@ class Retriever:
         if any(float((self.stored.chunk_sentence_vectors(hit.position) @ said).max(initial=-1.0))
                >= self.knobs.topic_cosine for _, hit in judged):
             return False
-        words = sorted({w.lower() for _, hit in judged for w in word_pattern().findall(hit.chunk.text)
-                        if len(w) > 2 and not w.isdigit()})
-        fresh = [w for w in words + [t.word for t in topic] if w not in self._word_vectors]
+        return all(best < self.knobs.synonym_cosine for best in self._closest([t.word for t in topic], judged))
+
+    def _closest(self, phrases: list[str], judged: list[tuple[abstention.Signals, Hit]]) -> list[float]:
+        """Each phrase's best cosine with a term of the candidates: a word of three letters or more, an
+        abbreviation ("EU", "U.S.") or a run of capitalised words ("European Union"), each encoded alone."""
+        terms: set[str] = set()
+        for _, hit in judged:
+            text = hit.chunk.text
+            terms.update(w for w in word_pattern().findall(text) if (len(w) > 2 or w.isupper()) and not w.isdigit())
+            terms.update(m.group() for m in _ABBREVIATION.finditer(text))
+            terms.update(m.group() for m in _CAPITALISED.finditer(text) if " " in m.group())
+        keys = sorted({t.lower() for t in terms})
+        wanted = [p.lower() for p in phrases]
+        fresh = [k for k in dict.fromkeys(keys + wanted) if k not in self._word_vectors]
         if len(self._word_vectors) + len(fresh) > _MAX_WORD_VECTORS:  # a long-running server over a big corpus
             self._word_vectors.clear()
+            fresh = list(dict.fromkeys(keys + wanted))
         if fresh:
             self._word_vectors.update(zip(fresh, np.asarray(self.embedder.encode_queries(fresh), dtype=np.float32)))
-        if not words:
-            return True
-        matrix = np.vstack([self._word_vectors[w] for w in words])
-        return all(float((matrix @ self._word_vectors[t.word]).max()) < self.knobs.synonym_cosine for t in topic)
+        if not keys:
+            return [-1.0 for _ in wanted]
+        matrix = np.vstack([self._word_vectors[k] for k in keys])
+        return [float((matrix @ self._word_vectors[p]).max()) for p in wanted]
 
     def _in_scope(self, i: int, terms: set[str]) -> bool:
         """Whether passage `i`'s scope holds every one of `terms`: the passage and its section heading, or the whole
