@@ -83,21 +83,22 @@ class QueryReading:
     def unmentioned_topic(self) -> tuple[QueryWord, ...]:
         """The topic the question asks about ("What did Hegseth say about the navy?": navy) when none of its
         content words occurs in any passage, even allowing for a typo or another form; else empty."""
-        found = None
-        for found in _TOPIC.finditer(self.text):
-            pass
-        if found is None:
-            return ()
-        topic = tuple(w for w in self.words if w.start >= found.end())
+        start = self._topic_start()
+        topic = () if start is None else tuple(w for w in self.words if w.start >= start)
         return topic if topic and all(w in self.missing for w in topic) else ()
 
     @property
     def topic_text(self) -> str:
         """The words after "about" (or "mention", "view on", ...), as the question gives them."""
+        start = self._topic_start()
+        return self.text[start:].strip(" ?.!") if start is not None else ""
+
+    def _topic_start(self) -> int | None:
+        """Where the topic begins: after the last "about" (or "mention", "view on", ...), if any."""
         found = None
         for found in _TOPIC.finditer(self.text):
             pass
-        return self.text[found.end() :].strip(" ?.!") if found is not None else ""
+        return found.end() if found is not None else None
 
     @property
     def possessors(self) -> tuple[QueryWord, ...]:
