@@ -232,8 +232,18 @@ def _questions() -> list[str]:
     return [q["question"] for q in gold.answerable] + list(gold.off_topic)
 
 
+def _without_scores(answer: dict) -> dict:
+    return {**answer, **{k: [{**p, "score": None} for p in answer[k]] for k in ("passages", "closest")}}
+
+
+def _scores(answer: dict) -> list[float]:
+    """The passages' scores (rounded to 6 places): Milvus and FAISS sum float32 products in another order, so
+    the last place may differ (0.141508 vs 0.141509 seen on one machine)."""
+    return [p["score"] for k in ("passages", "closest") for p in answer[k]]
+
+
 def test_same_answers_as_the_folder(seed_assistant, embedder, tmp_path: Path) -> None:
-    """The real model: every answer (found, passages, offsets, highlight, scores) equals the folder's."""
+    """The real model: every answer (found, passages, offsets, highlight) equals the folder's, scores to 2e-6."""
     from docqa import Assistant
 
     milvus = Assistant(sources=seed_assistant.sources, embedder=embedder, store=f"milvus:{tmp_path / 'docqa.db'}")
@@ -241,7 +251,8 @@ def test_same_answers_as_the_folder(seed_assistant, embedder, tmp_path: Path) ->
     text = SEED_FILE.read_text(encoding="utf-8")
     for question in _questions():
         answer = milvus.ask(question)
-        assert answer.to_dict() == seed_assistant.ask(question).to_dict(), question
+        assert _without_scores(answer.to_dict()) == _without_scores(seed_assistant.ask(question).to_dict()), question
+        assert _scores(answer.to_dict()) == pytest.approx(_scores(seed_assistant.ask(question).to_dict()), abs=2e-6)
         assert all(text[p.start : p.end] == p.text for p in answer.passages + answer.closest)
     milvus.store.close()
 
