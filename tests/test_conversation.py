@@ -83,6 +83,39 @@ def test_it_means_what_the_last_question_was_about_not_its_objects_or_adverbials
     assert "energy prices" in resolve_query("Why would that matter?", said, 2000)
 
 
+def test_that_before_a_noun_means_the_topic_not_everything_said():
+    # "that harbour" is the phrase of the last question that ends in "harbour", not every phrase it had
+    said = _said(("When did the fire destroy the old harbour?", "> The fire destroyed the old harbour in 1874. [1]"))
+    assert resolve_query("Who rebuilt that harbour?", said, 2000) == "Who rebuilt the old harbour?"
+    # a bare "that" after an auxiliary is what the last answer said: all its phrases
+    assert "1874" not in resolve_query("Why did that happen?", said, 2000)
+    assert "old harbour" in resolve_query("Why did that happen?", said, 2000)
+
+
+def test_a_phrase_does_not_go_on_across_the_answers_punctuation():
+    # "Inside a generator function, return value causes ..." does not make "generator function return" a phrase
+    said = _said(("What does a generator function return?", "> A generator function returns a generator object. [1]"
+                  "\n>\n> Inside a generator function, return value causes StopIteration to be raised. [2]"))
+    assert resolve_query("How do I send values into one?", said, 2000) == "How do I send values into generator function?"
+
+
+def test_a_question_that_names_its_topic_first_keeps_its_pointer_for_that_topic():
+    said = _said(("How do I make a descriptor read-only?", "> Define both get and set, with set raising. [1]"))
+    question = "What about __slots__, how much memory does it save?"
+    assert resolve_query(question, said, 2000) == question
+    assert refers_back("How much memory does it save?") and resolve_query("How much memory does it save?", said,
+                                                                          2000) != "How much memory does it save?"
+
+
+def test_a_follow_up_that_points_back_is_not_answered_from_its_words_alone(towns):
+    # "it" is the Volga bridge, which no document names; searched alone, "When was it rebuilt?" would quote the
+    # harbour's rebuilding in 1876
+    assert towns.ask("When was it rebuilt?").found
+    answer = _chat(towns, ["How long is the Volga bridge?", "When was it rebuilt?"])
+    assert "Volga" in answer.query
+    assert not answer.found and "1876" not in answer.markdown
+
+
 def test_it_is_the_thing_the_answer_named_and_agrees_in_number():
     said = _said(("What handlers can I add?", "> Add no handlers other than NullHandler to your library's loggers. [1]"))
     assert resolve_query("Since when has it existed?", said, 2000) == "Since when has NullHandler existed?"

@@ -433,7 +433,8 @@ def _stay_on_topic(retriever: Retriever, result: SearchResult, messages: list[di
 
 def _prefer(alone: SearchResult, with_context: SearchResult, refers_back: bool) -> SearchResult:
     """For a follow-up, choose between searching the question alone and after the previous question's topic:
-    a question that points back at something it does not name needs the context; one that names its own
-    subject ("What about the spending target?") is searched alone, with the context only as a fallback."""
+    a question that points back at something it does not name needs the context, and only the context ("When was
+    it rebuilt?" about a bridge no document names is not answered with the harbour that was); one that names its
+    own subject ("What about the spending target?") is searched alone, with the context only as a fallback."""
     first, second = (with_context, alone) if refers_back else (alone, with_context)
-    return first if first.found or not second.found else second
+    return first if first.found or not second.found or refers_back else second

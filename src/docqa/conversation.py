@@ -190,8 +190,17 @@ def resolve_query(question: str, history: Sequence[dict[str, str]], max_chars: i
             return named[-max_chars:]
         question = named
     pointer = _pointer(question)
+    fronted = _FRONTED.match(question)
+    if pointer is not None and fronted is not None and pointer.start() >= fronted.end() and _own_words(
+            fronted.group(1)):  # "What about __slots__, how much memory does it save?": "it" is __slots__
+        return question
     if pointer is not None and _own_words(question):
-        topic = pointer.group(1).lower() in _PERSONAL  # "it" keeps to the topic; "that" may mean anything said
+        # "it", "there", "one" and "that age" keep to the topic; a bare "that" may mean anything said
+        topic = not _says_what(question, pointer)
+        kind = _kind_named(question, pointer, turns[-1][1], previous_quote(history), name_zipf)
+        if kind is not None:  # "Who rebuilt that harbour?" after "... the old harbour?": "the old harbour"
+            phrase, end = kind
+            return f"{question[:pointer.start()]}{phrase}{question[end:]}"[-max_chars:]
         subject = " ".join(_agreeing(_subject(history, turns, depth, name_zipf, topic), pointer.group(1)))
         called = _called(subject, history) if topic else None
         if called is not None:  # "This idiom is called X": the document goes on to say "this idiom"
@@ -207,6 +216,10 @@ def resolve_query(question: str, history: Sequence[dict[str, str]], max_chars: i
     return f"{previous} {question}"[-max_chars:]
 
 
+# "What about __slots__, how much memory does it save?", "As for the pears, where are they kept?": the question
+# names its topic first, and its pointers mean that topic.
+_FRONTED = re.compile(r"^(?:(?:and|but|so|ok|okay)[\s,]+)?(?:what about|how about|as for|as to|regarding|concerning)"
+                      r"\s+([^,;:?]+)[,;:]", re.IGNORECASE)
 # "What was Cologne called then?": "then" in the past tense is "at that time", a time the question does not name
 # (unlike "What can I add then?", "in that case", or an opening "Then what …?").
 _PAST_THEN = re.compile(r"^(?=.*\b(?:was|were|did|had|wasn't|weren't|didn't|hadn't)\b).*\S\s+then\b", re.IGNORECASE)
@@ -363,6 +376,36 @@ def _subject(history: Sequence[dict[str, str]], turns: list[tuple[int, str]], de
         if earlier:
             return earlier
     return [w for w in own if _stem(w) in quoted] or own
+
+
+def _says_what(question: str, pointer: re.Match[str]) -> bool:
+    """Whether the pointer is a bare "that" or "this" ("Why would that matter?", "Is that true?"): it may point at
+    anything the last answer said, not only at what the question was about; "that age", "this one", "it" and
+    "there" do. After an auxiliary, "that" is the subject and the word after it a verb or adjective."""
+    if pointer.group(1).lower() not in ("that", "this"):
+        return False
+    before = _TOKEN.findall(question[:pointer.start()])[-1:]
+    after = _TOKEN.findall(question[pointer.end():])[:1]
+    if not after or (before and _is_auxiliary(before[0])):
+        return True
+    return not _content(after[0]) and after[0].lower() not in ("one", "ones")
+
+
+def _kind_named(question: str, pointer: re.Match[str], previous: str, quote: str | None,
+                name_zipf: float) -> tuple[str, int] | None:
+    """ "that harbour" when the last question named "the old harbour": that phrase, to stand for the pointer and
+    its noun together, and where the noun ends; None when the pointer is not a determiner before a noun, or no
+    phrase of the last question ends in that noun."""
+    if pointer.group(1).lower() not in ("that", "this", "these", "those"):
+        return None
+    after = list(_TOKEN.finditer(question, pointer.end()))[:1]
+    if not after or not _content(after[0].group()) or question[pointer.end():after[0].start()].strip():
+        return None
+    noun = _stem(after[0].group())
+    for _, words in reversed(_phrases(previous, quote, name_zipf)):
+        if len(words) > 1 and _stem(words[-1]) == noun:
+            return " ".join(words), after[0].end()
+    return None
 
 
 def _agreeing(phrases: list[str], pointer: str) -> list[str]:
@@ -628,8 +671,15 @@ def _pairs(text: str) -> set[tuple[str, str]]:
     """Each two neighbouring words of `text`: the first as its stem, the second as written (lower-cased), so that
     "did the ferry stop" does not go on over "the ferry stopped": a verb after "did" is not written as in the
     answer, the second word of a name or compound is ("the Rhine knee")."""
-    tokens = _TOKEN.findall(text)
-    return set(zip((_stem(w) for w in tokens), (w.lower() for w in tokens[1:])))
+    pairs: set[tuple[str, str]] = set()
+    for part in _PAUSE.split(text):  # "a generator function, return value ...": no pair across the comma
+        tokens = _TOKEN.findall(part)
+        pairs.update(zip((_stem(w) for w in tokens), (w.lower() for w in tokens[1:])))
+    return pairs
+
+
+# Punctuation that ends a phrase: a comma, semicolon, colon or dash, or a full stop, ? or ! before a space.
+_PAUSE = re.compile(r"[,;:—–]|[.?!](?=\s)|\s-\s")
 
 
 def previous_quote(history: Sequence[dict[str, str]]) -> str | None:
