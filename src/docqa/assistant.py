@@ -436,5 +436,6 @@ def _prefer(alone: SearchResult, with_context: SearchResult, refers_back: bool) 
     a question that points back at something it does not name needs the context, and only the context ("When was
     it rebuilt?" about a bridge no document names is not answered with the harbour that was); one that names its
     own subject ("What about the spending target?") is searched alone, with the context only as a fallback."""
-    first, second = (with_context, alone) if refers_back else (alone, with_context)
-    return first if first.found or not second.found or refers_back else second
+    if refers_back:
+        return with_context
+    return alone if alone.found or not with_context.found else with_context

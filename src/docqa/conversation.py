@@ -420,7 +420,6 @@ def _agreeing(phrases: list[str], pointer: str) -> list[str]:
 
 _SINGULAR_POINTERS = frozenset("it its".split())  # "that" may point at what was said
 _PLURAL_POINTERS = frozenset("they them their".split())
-_PERSONAL = _SINGULAR_POINTERS | _PLURAL_POINTERS  # point at the topic, unlike "that", "there", "one"
 
 
 def _plural(word: str) -> bool | None:
