@@ -195,12 +195,12 @@ def resolve_query(question: str, history: Sequence[dict[str, str]], max_chars: i
             fronted.group(1)):  # "What about __slots__, how much memory does it save?": "it" is __slots__
         return question
     if pointer is not None and _own_words(question):
-        # "it", "there", "one" and "that age" keep to the topic; a bare "that" may mean anything said
-        topic = not _says_what(question, pointer)
         kind = _kind_named(question, pointer, turns[-1][1], previous_quote(history), name_zipf)
         if kind is not None:  # "Who rebuilt that harbour?" after "... the old harbour?": "the old harbour"
             phrase, end = kind
             return f"{question[:pointer.start()]}{phrase}{question[end:]}"[-max_chars:]
+        # "it", "there", "one" and "that age" keep to the topic; a bare "that" may mean anything said
+        topic = not _says_what(question, pointer)
         subject = " ".join(_agreeing(_subject(history, turns, depth, name_zipf, topic), pointer.group(1)))
         called = _called(subject, history) if topic else None
         if called is not None:  # "This idiom is called X": the document goes on to say "this idiom"
@@ -398,13 +398,13 @@ def _kind_named(question: str, pointer: re.Match[str], previous: str, quote: str
     phrase of the last question ends in that noun."""
     if pointer.group(1).lower() not in ("that", "this", "these", "those"):
         return None
-    after = list(_TOKEN.finditer(question, pointer.end()))[:1]
-    if not after or not _content(after[0].group()) or question[pointer.end():after[0].start()].strip():
+    after = _TOKEN.search(question, pointer.end())
+    if after is None or not _content(after.group()) or question[pointer.end():after.start()].strip():
         return None
-    noun = _stem(after[0].group())
+    noun = _stem(after.group())
     for _, words in reversed(_phrases(previous, quote, name_zipf)):
         if len(words) > 1 and _stem(words[-1]) == noun:
-            return " ".join(words), after[0].end()
+            return " ".join(words), after.end()
     return None
 
 
