@@ -26,7 +26,7 @@ from .chunking import is_field
 from .embedding import Embedder, QueryEncoding
 from .errors import IndexMismatchError
 from .highlight import answering_span
-from .lexical import LexicalIndex, QueryWord, word_pattern
+from .lexical import LexicalIndex, QueryWord, stem, word_pattern
 from .settings import Settings
 from .store import StoredIndex
 from .types import Chunk, Hit
@@ -181,7 +181,9 @@ class Retriever:
         words = self.lexical.query_words(query)
         text = query
         for w in reversed(words):  # right to left, so earlier offsets stay valid while rewriting
-            fixed = None if self._known(w) else self.speller.correct(w.word)
+            fixed = None if w.word in self.vocabulary else self.speller.correct(w.word)
+            if fixed is not None and self.lexical.knows(w.term) and stem(fixed) == w.term:
+                fixed = None  # another form of a word the corpus holds ("annexing" for "annexed"): kept as typed
             if fixed is not None and zipf(w.word) < self.knobs.english_word_zipf:  # a typo, not an English word
                 original = query[w.start : w.end]
                 text = text[: w.start] + (fixed.capitalize() if original[:1].isupper() else fixed) + text[w.end :]
