@@ -375,10 +375,15 @@ def test_a_bare_phrase_asks_the_last_question_again_about_it():
     assert resolve_query("And Taiwan?", _history(["What did he say about Crimea?"]), 2000) == \
         "What did he say about Taiwan?"  # the last name, not "he": the question asked about Crimea
     assert refers_back("And Ben?", _history(asked)) and not refers_back("And Ben?")
-    # no phrase of its kind: read after the last question, and searched alone first, as before
-    said = _history(["What did he say about Taiwan?"])
-    assert resolve_query("and energy?", said, 2000) == "What did he say about Taiwan? and energy?"
-    assert not refers_back("and energy?", said)
+    # a question about a topic ("about", "mention", "view on"): the phrase takes the topic's place, whatever its kind
+    said = _history(["What did he say about the F-35?"])
+    assert resolve_query("and nuclear weapons?", said, 2000) == "What did he say about nuclear weapons?"
+    assert resolve_query("And Taiwan?", said, 2000) == "What did he say about Taiwan?"
+    assert refers_back("and nuclear weapons?", said)
+    # no phrase of its kind and no topic: read after the last question, and searched alone first, as before
+    said = _history(["Where are the apples kept?"])
+    assert resolve_query("and Ben?", said, 2000) == "Where are the apples kept? and Ben?"
+    assert not refers_back("and Ben?", said)
     assert not refers_back("What about the dams in spring?", _history(["How long is the Orsk?"]))
 
 

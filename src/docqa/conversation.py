@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .errors import HistoryError, QuestionError
+from .lexical import TOPIC
 from .settings import RetrievalSettings
 from .wording import zipf
 
@@ -251,6 +252,11 @@ def _ellipsis(question: str, history: Sequence[dict[str, str]], turns: list[tupl
     previous = resolve_query(previous, history[:index], max_chars, depth - 1, name_zipf=name_zipf)
     if _stems(match.group(1)) <= _stems(previous):  # "And Tilly?" after a question about Tilly
         return None
+    topic = None
+    for topic in TOPIC.finditer(previous):
+        pass
+    if topic is not None:  # "and nuclear weapons?" after "What did he say about the F-35?": the topic, whatever kind
+        return f"{previous[:topic.end()]}{' '.join(words)}?"
     name = _named(words[-1], False, name_zipf)
     tokens = _TOKEN.findall(previous)
     spots = [(start, phrase) for start, phrase in _phrases(previous, None, name_zipf)

@@ -36,6 +36,14 @@ _FORM_PHRASE = re.compile(r"\b(kinds?|sorts?)\s+of\b|\b(?:what|which|any|a|an|an
                           r"\b|\b(ways?)\s+(?:to|of)\b", re.IGNORECASE)
 
 
+# What a question asks the sources to say something about: "What did Hegseth say about the navy?", "Did he
+# mention drones?", "What was his view on arms control?", "What about the navy?". The topic runs to the end of the
+# question.
+TOPIC = re.compile(r"\b(?:about|mentions?|mentioned|mentioning|regarding|concerning"
+                    r"|discuss(?:es|ed)?|(?:view|views|position|stance|opinion|thoughts|comments?|remarks?|says?|said)"
+                    r" on)\s+(?=\w)", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class QueryWord:
     """One content word of a question: its span, its lower-cased spelling and its BM25 term."""

@@ -26,7 +26,7 @@ from .chunking import is_field
 from .embedding import Embedder, QueryEncoding
 from .errors import IndexMismatchError
 from .highlight import answering_span
-from .lexical import LexicalIndex, QueryWord, stem, word_pattern
+from .lexical import TOPIC, LexicalIndex, QueryWord, stem, word_pattern
 from .settings import Settings
 from .store import StoredIndex
 from .types import Chunk, Hit
@@ -47,14 +47,6 @@ _THE = re.compile(r"\bthe\s+$", re.IGNORECASE)
 _MAX_WORD_VECTORS = 20_000
 _ABBREVIATION = re.compile(r"\b(?:[A-Za-z]\.){2,}")  # "U.S.", "e.g."
 _CAPITALISED = re.compile(r"\b[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*")  # "United States", "European Union", "Moscow"
-# What a question asks the sources to say something about: "What did Hegseth say about the navy?", "Did he
-# mention drones?", "What was his view on arms control?", "What about the navy?". The topic runs to the end of the
-# question.
-_TOPIC = re.compile(r"\b(?:about|mentions?|mentioned|mentioning|regarding|concerning"
-                    r"|discuss(?:es|ed)?|(?:view|views|position|stance|opinion|thoughts|comments?|remarks?|says?|said)"
-                    r" on)\s+(?=\w)", re.IGNORECASE)
-
-
 @dataclass(frozen=True)
 class QueryReading:
     """A question as the corpus reads it: its words, their corpus spelling, and which of them no passage holds."""
@@ -96,7 +88,7 @@ class QueryReading:
     def _topic_start(self) -> int | None:
         """Where the topic begins: after the last "about" (or "mention", "view on", ...), if any."""
         found = None
-        for found in _TOPIC.finditer(self.text):
+        for found in TOPIC.finditer(self.text):
             pass
         return found.end() if found is not None else None
 
