@@ -387,6 +387,16 @@ def test_a_bare_phrase_asks_the_last_question_again_about_it():
     assert not refers_back("What about the dams in spring?", _history(["How long is the Orsk?"]))
 
 
+def test_instead_and_else_point_back_only_in_a_question_with_no_words_of_its_own():
+    """ "Who should send troops instead?" names what it asks: searched alone first, not glued to the last question
+    (which drew the answer to the troops that will not be sent). "What else?" and "And instead?" name nothing."""
+    said = _history(["What about American troops?"])
+    assert not refers_back("And who should send troops instead?", said)
+    assert not refers_back("What else does the operator module offer?", said)
+    for question in ["What else?", "Is there anything else?", "And instead?", "What else did he say?"]:
+        assert refers_back(question, said), question
+
+
 def test_he_and_she_are_the_name_the_last_questions_had_as_their_subject():
     chat = ["What medicine does Ada take?", "And Ben?"]
     assert resolve_query("When is his breakfast club?", _history(chat), 2000) == \

@@ -95,8 +95,10 @@ def is_small_talk(question: str) -> bool:
 
 # Words that point at something the question does not name. Personal pronouns are left out: in a document
 # they mostly mean its main subject, which the search needs no help to find.
-_REFERS = re.compile(r"\b(it|its|that|this|those|these|the same|there|one|ones|instead|else|compared?)\b",
-                     re.IGNORECASE)
+_REFERS = re.compile(r"\b(it|its|that|this|those|these|the same|there|one|ones|compared?)\b", re.IGNORECASE)
+# "instead", "else": other than what was said. They point back only in a question with no words of its own ("What
+# else?", "And instead?"); "Who should send troops instead?" names what it asks, and is searched alone first.
+_OTHER_THAN = re.compile(r"\b(instead|else)\b", re.IGNORECASE)
 # "Why?", "Why would that help?", "How come?": a why-question whose other words only point back (it, that, he)
 # or are generic (help, matter, important): it asks for the reason behind the previous answer.
 _WHY_OPENING = re.compile(r"^(?:(?:and|but|so|ok|okay)[\s,]+)?(why|how come|for what reason)\b(.*)$", re.IGNORECASE)
@@ -159,6 +161,8 @@ def refers_back(question: str, history: Sequence[dict[str, str]] = (), max_chars
     a bare phrase ("And Biscuit?") that stands in for a phrase of its kind in the last question: the search
     needs that question."""
     if _REFERS.search(_EXISTENTIAL.sub(" ", question)) or is_bare_why(question) or _PAST_THEN.search(question):
+        return True
+    if _OTHER_THAN.search(question) and not [w for w in _own_words(question) if not _OTHER_THAN.fullmatch(w)]:
         return True
     turns = _user_turns(history, max_chars) if history and looks_like_follow_up(question) else []
     return bool(turns) and (_ellipsis(question, history, turns, max_chars, 2, name_zipf) is not None
