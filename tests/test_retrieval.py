@@ -355,6 +355,36 @@ def test_a_typo_sharing_a_stem_with_another_corpus_word_is_still_corrected(tmp_p
     assert house.retriever.read("How much are inspections?").text == "How much are inspections?"  # a form, kept
 
 
+@pytest.mark.parametrize("question, text, gives", [
+    ("How deep is the canal?", "The canal is 4.5 m deep at the lock.", True),
+    ("How deep is the canal?", "The canal was dug in 1820 by hand.", False),
+    ("How warm does the lake get?", "In August it reaches 24 °C.", True),
+    ("How warm does the lake get?", "Swimming is popular in summer.", False),
+    ("How much did the bike cost?", "Bought in May for £340.", True),
+    ("How much did the bike cost?", "Bought in May, about 9 kg.", False),
+    ("What will the new roof cost?", "The roofer quoted 2,400 pounds.", True),
+    ("How heavy is the anchor?", "The anchor weighs 40 kg.", True),
+    ("How much of the budget goes to roads?", "A third goes to roads.", True),  # a share, not a sum of money
+    ("How long is the river?", "It flows for a week.", True),  # a length or a time: not checked
+    ("What did he say about the price of food?", "Food is dear.", True),  # a topic, not an amount asked for
+])
+def test_a_question_asking_for_a_measure_needs_a_passage_that_gives_one(question, text, gives):
+    from docqa.retrieval import gives_measure
+
+    assert gives_measure(question, text) is gives
+
+
+@pytest.mark.parametrize("question", ["How warm does Lake Tessel get in summer?", "How much did the tramway cost?",
+                                      "How deep is the harbour?"])
+def test_a_measure_no_passage_gives_is_not_answered(towns, question):
+    assert not towns.ask(question).found
+
+
+def test_a_measure_a_passage_gives_is_answered(towns):
+    answer = towns.ask("How far is it from the Kamen Hills to Lake Tessel along the Orsk?")
+    assert answer.found and "410 kilometres" in answer.passages[0].text
+
+
 def test_whether_a_question_is_answered_does_not_depend_on_top_k(towns, seed_assistant):
     for assistant in (towns, seed_assistant):
         for question in ["When did the trams start running?", "What rail system serves Grenoble?",

@@ -8,8 +8,8 @@ best passage answers at all is decided by `abstention` from signals that mean th
 it never depends on how many passages are shown. Candidates about something else than the question names do not
 answer: a document that never gives one of its names (nor says it otherwise: "Moscow" for Russia), a section about
 another owner ("Tilly's microchip number" under Biscuit's heading), a question about a topic no passage mentions
-or says in other words ("What did Hegseth say about the navy?"). The answering sentence is chosen by
-`highlight`."""
+or says in other words ("What did Hegseth say about the navy?"), a passage that gives no measure of what the
+question asks to measure ("How deep …?" with no length in it). The answering sentence is chosen by `highlight`."""
 from __future__ import annotations
 
 import functools
@@ -47,6 +47,33 @@ _THE = re.compile(r"\bthe\s+$", re.IGNORECASE)
 _MAX_WORD_VECTORS = 20_000
 _ABBREVIATION = re.compile(r"\b(?:[A-Za-z]\.){2,}")  # "U.S.", "e.g."
 _CAPITALISED = re.compile(r"\b[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*")  # "United States", "European Union", "Moscow"
+# A question asking for a measure ("How deep is …?", "How much did … cost?") is answered only by a passage that
+# gives one in a unit of that measure ("12 m", "£560", "about 0 °C", "7.8 kg"); "How long" (a length or a time)
+# and "How many" (any count) are not checked.
+_MEASURES = (
+    (re.compile(r"^how (?:deep|high|tall|wide|far|broad)\b", re.IGNORECASE),
+     re.compile(r"\b\d[\d,.]*\s*(?:km|m|cm|mm|ft|feet|foot|metres?|meters?|kilomet(?:re|er)s?|miles?|inch(?:es)?|"
+                r"yards?)\b", re.IGNORECASE)),
+    (re.compile(r"^how (?:warm|cold|hot|cool)\b|^what(?:'s| is)? (?:\w+ )?temperature\b", re.IGNORECASE),
+     re.compile(r"°|\bdegrees?\b|\b\d+\s*[CF]\b")),
+    (re.compile(r"^how heavy\b|^how much (?:\w+ ){0,4}weigh", re.IGNORECASE),
+     re.compile(r"\b\d[\d,.]*\s*(?:kg|g|lbs?|pounds?|tonnes?|tons?|grams?|kilos?|kilograms?|ounces?|oz)\b",
+                re.IGNORECASE)),
+    (re.compile(r"^how much\b(?!\s+of\b)(?:.*\b(?:cost|costs|charge|charges|pay|price|fee)\b|"
+                r"\s+(?:is|are|was|were)\s+(?:the\s+)?\w+(?:\s+\w+)?\?*$)|"
+                r"^what(?:'s|’s| is| was| are| were| will| would| does| did| do)\s+(?:\w+\s+){0,4}costs?\b|"
+                r"^what(?:'s|’s| is| was| are| were)\s+the\s+(?:price|cost|fee)s?\b", re.IGNORECASE),
+     re.compile(r"[£$€¥]|\b\d[\d,.]*\s*(?:p|pence|cents?)\b|\b(?:pounds?|dollars?|euros?|francs?|free|"
+                r"nothing)\b", re.IGNORECASE)),
+)
+
+
+def gives_measure(question: str, text: str) -> bool:
+    """Whether `text` gives a measure of the kind `question` asks for (True when it asks for none)."""
+    asked = question.strip().lstrip("([\"'").removeprefix("And ").removeprefix("and ")
+    return all(unit.search(text) for ask, unit in _MEASURES if ask.search(asked))
+
+
 @dataclass(frozen=True)
 class QueryReading:
     """A question as the corpus reads it: its words, their corpus spelling, and which of them no passage holds."""
@@ -283,6 +310,13 @@ class Retriever:
                                 probability, basis)
         floor = self.knobs.follower_ratio * lead[1].relevance
         chosen = [lead[1]] + [h for _, h in ranked[1:] if h.relevance >= floor]
+        if not gives_measure(reading.text, lead[1].chunk.text):  # "How deep …?" over a passage with no depth
+            measured = [h for h in chosen if gives_measure(reading.text, h.chunk.text)]
+            if not measured:
+                shown = [h for _, h in ranked[:top_k]]
+                return SearchResult(reading.text, self._highlighted(shown, encoding.vector, terms), False, reading,
+                                    probability, basis)
+            chosen = measured + [h for h in chosen if h not in measured]
         return SearchResult(reading.text, self._highlighted(chosen[:top_k], encoding.vector, terms), True, reading,
                             probability, basis)
 
