@@ -405,6 +405,21 @@ def test_the_article_is_a_form_word_but_article_5_is_a_term():
     assert "articl" in [w.term for w in LexicalIndex.query_words("What does the Article 5 say?")]
 
 
+def test_which_variety_asks_for_a_name_the_notes_give_without_the_word(tmp_path, embedder):
+    """ "What variety are the pears?": the notes name the variety ("Conference") and never say "variety"; the word
+    frames the answer, as "which year" does, and is not a term the passage must hold."""
+    from conftest import _loaded_assistant
+    from docqa.lexical import LexicalIndex
+
+    assert "varieti" not in [w.term for w in LexicalIndex.query_words("What variety are the pears?")]
+    assert "varieti" in [w.term for w in LexicalIndex.query_words("Is there a new variety of pear?")]
+    garden = _loaded_assistant(tmp_path, embedder, {"garden.md": "# Garden\n\nSeven trees in the back garden: two "
+                                                    "Conference pears and a Victoria plum.\n\nThe shed roof "
+                                                    "leaks in heavy rain.\n"})
+    answer = garden.ask("What variety are the pears?")
+    assert answer.found and "Conference pears" in answer.passages[0].highlight_text
+
+
 def test_the_abstention_bar_is_calibrated_per_index(towns, seed_assistant):
     """The reference cosine comes from unrelated questions scored against each index, so it differs by corpus."""
     a, b = towns.retriever.null_cosine(), seed_assistant.retriever.null_cosine()

@@ -81,9 +81,11 @@ def is_stop_word(word: str) -> bool:
 
 # "On which weekday …?", "In what year …?": the kind of answer asked for, which the answer gives by value
 # ("on Wednesday", "in 1932"), not by the word. Not "century" or "decade": "the 1st century BC" holds the word (tune:
-# dropping them cost a Rhine question; dropping these gained a seed one and moved nothing else).
-_ANSWER_KIND = re.compile(r"\b(?:which|what)\s+(years?|months?|days?|weekdays?|dates?|"
-                          r"time)\b", re.IGNORECASE)
+# dropping them cost a Rhine question; dropping these gained a seed one and moved nothing else). "Which variety",
+# "what breed": answered by a name ("two Conference pears"), the word seldom written (tune: +1 notes chat turn).
+# Not "type" or "model": in technical text they are topics ("What type does sorted() return?").
+_ANSWER_KIND = re.compile(r"\b(?:which|what)\s+(years?|months?|days?|weekdays?|dates?|time|varieties|variety|"
+                          r"brands?|breeds?|species)\b", re.IGNORECASE)
 
 
 def _form_starts(query: str) -> set[int]:
