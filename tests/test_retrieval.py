@@ -374,15 +374,29 @@ def test_a_question_asking_for_a_measure_needs_a_passage_that_gives_one(question
     assert gives_measure(question, text) is gives
 
 
-@pytest.mark.parametrize("question", ["How warm does Lake Tessel get in summer?", "How much did the tramway cost?",
-                                      "How deep is the harbour?"])
-def test_a_measure_no_passage_gives_is_not_answered(towns, question):
-    assert not towns.ask(question).found
+def test_a_measure_no_passage_gives_is_not_answered(towns, tmp_path, embedder):
+    """The documents give lengths ("410 kilometres"), and sums of money ("80 pounds"): a passage that gives none
+    does not say how deep or what it costs."""
+    from conftest import _loaded_assistant
 
-
-def test_a_measure_a_passage_gives_is_answered(towns):
+    assert not towns.ask("How deep is the harbour?").found
     answer = towns.ask("How far is it from the Kamen Hills to Lake Tessel along the Orsk?")
     assert answer.found and "410 kilometres" in answer.passages[0].text
+    house = _loaded_assistant(tmp_path, embedder, {"house.md": HOUSE})
+    assert not house.ask("How much does the gas inspector charge?").found
+    answer = house.ask("How much does a boiler inspection cost?")
+    assert answer.found and "80 pounds" in answer.passages[0].highlight_text
+
+
+def test_a_measure_the_documents_never_give_is_asked_in_another_sense(tmp_path, embedder):
+    """No passage gives a sum of money, so "What does a function call cost?" asks about time, not money."""
+    from conftest import _loaded_assistant
+
+    notes = _loaded_assistant(tmp_path, embedder, {"speed.md": "# Speed notes\n\nCalling a Python function costs "
+                                                   "about 50 ns on this machine; a method call costs a little more."
+                                                   "\n\nLists grow by over-allocating their storage.\n"})
+    answer = notes.ask("What does a function call cost?")
+    assert answer.found and "50 ns" in answer.passages[0].highlight_text
 
 
 def test_whether_a_question_is_answered_does_not_depend_on_top_k(towns, seed_assistant):

@@ -48,8 +48,9 @@ _MAX_WORD_VECTORS = 20_000
 _ABBREVIATION = re.compile(r"\b(?:[A-Za-z]\.){2,}")  # "U.S.", "e.g."
 _CAPITALISED = re.compile(r"\b[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*")  # "United States", "European Union", "Moscow"
 # A question asking for a measure ("How deep is …?", "How much did … cost?") is answered only by a passage that
-# gives one in a unit of that measure ("12 m", "£560", "about 0 °C", "7.8 kg"); "How long" (a length or a time)
-# and "How many" (any count) are not checked.
+# gives one in a unit of that measure ("12 m", "£560", "about 0 °C", "7.8 kg"), when the documents give that kind
+# of measure anywhere: in documents that never do ("What does a function call cost?" over HOWTOs) it is asked in
+# another sense. "How long" (a length or a time) and "How many" (any count) are not checked.
 _MEASURES = (
     (re.compile(r"^how (?:deep|high|tall|wide|far|broad)\b", re.IGNORECASE),
      re.compile(r"\b\d[\d,.]*\s*(?:km|m|cm|mm|ft|feet|foot|metres?|meters?|kilomet(?:re|er)s?|miles?|inch(?:es)?|"
@@ -68,10 +69,16 @@ _MEASURES = (
 )
 
 
-def gives_measure(question: str, text: str) -> bool:
-    """Whether `text` gives a measure of the kind `question` asks for (True when it asks for none)."""
+def measures_asked(question: str) -> tuple[int, ...]:
+    """Which of `_MEASURES` the question asks for (by position; usually none)."""
     asked = question.strip().lstrip("([\"'").removeprefix("And ").removeprefix("and ")
-    return all(unit.search(text) for ask, unit in _MEASURES if ask.search(asked))
+    return tuple(i for i, (ask, _) in enumerate(_MEASURES) if ask.search(asked))
+
+
+def gives_measure(question: str, text: str, kinds: Collection[int] | None = None) -> bool:
+    """Whether `text` gives a measure of the kind `question` asks for (True when it asks for none), counting only
+    the kinds in `kinds` (default: all)."""
+    return all(_MEASURES[i][1].search(text) for i in measures_asked(question) if kinds is None or i in kinds)
 
 
 @dataclass(frozen=True)
@@ -163,6 +170,7 @@ class Retriever:
         self._context: list[tuple[int | None, int | None]] | None = None  # filled by _context_of on first use
         self._source_terms: dict[str, set[str]] = {}  # per document, filled by _terms_of
         self._word_vectors: dict[str, np.ndarray] = {}  # words' and names' vectors, filled by _closest
+        self._measures: frozenset[int] | None = None  # filled by _measures_given on first use
         self._openings: dict[str, int] = {}  # each document's first body passage (its headline if it has no body)
         self._headlines: dict[str, int] = {}  # each document's headline passage (paragraph 1 = its title), if any
         for i, c in enumerate(stored.chunks):
@@ -310,15 +318,20 @@ class Retriever:
                                 probability, basis)
         floor = self.knobs.follower_ratio * lead[1].relevance
         chosen = [lead[1]] + [h for _, h in ranked[1:] if h.relevance >= floor]
-        if not gives_measure(reading.text, lead[1].chunk.text):  # "How deep …?" over a passage with no depth
-            measured = [h for h in chosen if gives_measure(reading.text, h.chunk.text)]
-            if not measured:
-                shown = [h for _, h in ranked[:top_k]]
-                return SearchResult(reading.text, self._highlighted(shown, encoding.vector, terms), False, reading,
-                                    probability, basis)
-            chosen = measured + [h for h in chosen if h not in measured]
+        if not gives_measure(reading.text, lead[1].chunk.text, self._measures_given()):  # "How deep …?", no depth
+            shown = [h for _, h in ranked[:top_k]]
+            return SearchResult(reading.text, self._highlighted(shown, encoding.vector, terms), False, reading,
+                                probability, basis)
         return SearchResult(reading.text, self._highlighted(chosen[:top_k], encoding.vector, terms), True, reading,
                             probability, basis)
+
+    def _measures_given(self) -> frozenset[int]:
+        """The kinds of measure (`_MEASURES`) some passage gives in its unit: lengths, temperatures, weights,
+        sums of money. Found once per index."""
+        if self._measures is None:
+            self._measures = frozenset(i for i, (_, unit) in enumerate(_MEASURES)
+                                       if any(unit.search(c.text) for c in self.stored.chunks))
+        return self._measures
 
     def signals(self, hit: Hit, reading: QueryReading, encoding: QueryEncoding, bm25_share: float,
                 terms: list[str]) -> abstention.Signals:
