@@ -318,7 +318,8 @@ class Retriever:
                                 probability, basis)
         floor = self.knobs.follower_ratio * lead[1].relevance
         chosen = [lead[1]] + [h for _, h in ranked[1:] if h.relevance >= floor]
-        if not gives_measure(reading.text, lead[1].chunk.text, self._measures_given()):  # "How deep …?", no depth
+        if measures_asked(reading.text) and not gives_measure(reading.text, lead[1].chunk.text,
+                                                              self._measures_given()):  # "How deep …?", no depth
             shown = [h for _, h in ranked[:top_k]]
             return SearchResult(reading.text, self._highlighted(shown, encoding.vector, terms), False, reading,
                                 probability, basis)
