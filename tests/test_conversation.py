@@ -380,6 +380,8 @@ def test_a_bare_phrase_asks_the_last_question_again_about_it():
     assert resolve_query("and nuclear weapons?", said, 2000) == "What did he say about nuclear weapons?"
     assert resolve_query("And Taiwan?", said, 2000) == "What did he say about Taiwan?"
     assert refers_back("and nuclear weapons?", said)
+    assert resolve_query("And Ben?", _history(["What did Ada say about school?"]), 2000) == \
+        "What did Ben say about school?"  # a name for the name outside the topic: asked of Ben, not about him
     # no phrase of its kind and no topic: read after the last question, and searched alone first, as before
     said = _history(["Where are the apples kept?"])
     assert resolve_query("and Ben?", said, 2000) == "Where are the apples kept? and Ben?"

@@ -259,21 +259,24 @@ def _ellipsis(question: str, history: Sequence[dict[str, str]], turns: list[tupl
     topic = None
     for topic in TOPIC.finditer(previous):
         pass
-    if topic is not None:  # "and nuclear weapons?" after "What did he say about the F-35?": the topic, whatever kind
-        return f"{previous[:topic.end()]}{' '.join(words)}?"
     name = _named(words[-1], False, name_zipf)
     tokens = _TOKEN.findall(previous)
     spots = [(start, phrase) for start, phrase in _phrases(previous, None, name_zipf)
              if _named(phrase[-1], start == 0, name_zipf) == name]
     if name:
         spots += [(i, [t]) for i, t in enumerate(tokens) if _PERSON.fullmatch(t) and t.lower() not in ("his", "hers")]
-    if not spots:
+    where = None
+    if spots:
+        _, phrase = max(spots, key=lambda spot: spot[0])  # the last: what the question asked about, after its subject
+        found = list(re.finditer(r"(?<!\w)" + r"\W+".join(map(re.escape, phrase)) + r"(?!\w)", previous))
+        where = found[-1] if found else None
+    if topic is not None and (where is None or where.start() >= topic.end()):
+        # the last question's topic ("about …"), when no phrase of the kind stands outside it: "and nuclear
+        # weapons?" after "What did he say about the F-35?"; "And Ben?" after "What did Ada say about school?"
+        # is still Ben's
+        return f"{previous[:topic.end()]}{' '.join(words)}?"
+    if where is None:
         return None
-    _, phrase = max(spots, key=lambda spot: spot[0])  # the last: what the question asked about, after its subject
-    found = list(re.finditer(r"(?<!\w)" + r"\W+".join(map(re.escape, phrase)) + r"(?!\w)", previous))
-    if not found:
-        return None
-    where = found[-1]
     return f"{previous[:where.start()]}{' '.join(words)}{previous[where.end():]}"
 
 
