@@ -389,6 +389,16 @@ def test_a_bare_phrase_asks_the_last_question_again_about_it():
     assert not refers_back("What about the dams in spring?", _history(["How long is the Orsk?"]))
 
 
+def test_the_noun_a_conversation_named_is_searched_by_its_name():
+    """ "it" after "How fast is the tramway?" is the tramway the chat named: "the Varnholm Tramway" finds what the
+    documents say of that one, "the tramway" of any. With no name given, the noun stays."""
+    chat = ["Who designed the Varnholm Tramway?", "How fast is the tramway?"]
+    assert resolve_query("When did it open?", _history(chat), 2000) == "When did the Varnholm Tramway open?"
+    chat = ["When was the Old Harbour rebuilt?", "Who owns the harbour now?"]
+    assert resolve_query("What does it handle?", _history(chat), 2000) == "What does the Old Harbour handle?"
+    assert resolve_query("What feeds it?", _history(["How big is the lake?"]), 2000) == "What feeds the lake?"
+
+
 def test_instead_and_else_point_back_only_in_a_question_with_no_words_of_its_own():
     """ "Who should send troops instead?" names what it asks: searched alone first, not glued to the last question
     (which drew the answer to the troops that will not be sent). "What else?" and "And instead?" name nothing."""

@@ -210,6 +210,8 @@ def resolve_query(question: str, history: Sequence[dict[str, str]], max_chars: i
         called = _called(subject, history) if topic else None
         if called is not None:  # "This idiom is called X": the document goes on to say "this idiom"
             subject = called + ("'s" if pointer.group(1).lower() in ("its", "their") else "")
+        elif topic:
+            subject = _proper(subject, turns) or subject
         if subject:
             compared = _compared(question, pointer)
             if compared is not None:  # "do the same job" keeps its noun: "do the same job as argparse"
@@ -334,6 +336,26 @@ def _subject_name(question: str) -> str | None:
         if token.endswith(("'s", "’s")):
             break
     return " ".join(name) or None
+
+
+_DEFINITE = re.compile(r"^(?:the|this|that)\s+([a-z]+)$")
+_PROPER_RUN = re.compile(r"(?<!^)\b[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*")
+
+
+def _proper(subject: str, turns: list[tuple[int, str]]) -> str | None:
+    """ "Lake Constance" for "the lake" when a question of the conversation named it so (the latest one that did):
+    the name finds what the documents say of it, "the lake" any lake. None when the subject is not "the <noun>" or
+    no question named one."""
+    match = _DEFINITE.match(subject)
+    if match is None:
+        return None
+    noun = match.group(1)
+    for _, text in reversed(turns):
+        for run in _PROPER_RUN.finditer(text):
+            words = run.group().split()
+            if len(words) > 1 and noun in (w.lower() for w in words):
+                return ("the " if words[-1].lower() == noun else "") + run.group()
+    return None
 
 
 def _called(name: str, history: Sequence[dict[str, str]]) -> str | None:
