@@ -312,19 +312,19 @@ class Retriever:
             if body is not None:
                 ranked = [sh for sh in ranked if not _is_headline(sh[1].chunk)]
                 lead = body
-        if probability < threshold or self.vetoed(reading, judged, owned):
+        if probability < threshold or self.vetoed(reading, judged, owned) or not self._measured(reading, lead[1]):
             shown = [h for _, h in ranked[:top_k]]
             return SearchResult(reading.text, self._highlighted(shown, encoding.vector, terms), False, reading,
                                 probability, basis)
         floor = self.knobs.follower_ratio * lead[1].relevance
         chosen = [lead[1]] + [h for _, h in ranked[1:] if h.relevance >= floor]
-        if measures_asked(reading.text) and not gives_measure(reading.text, lead[1].chunk.text,
-                                                              self._measures_given()):  # "How deep …?", no depth
-            shown = [h for _, h in ranked[:top_k]]
-            return SearchResult(reading.text, self._highlighted(shown, encoding.vector, terms), False, reading,
-                                probability, basis)
         return SearchResult(reading.text, self._highlighted(chosen[:top_k], encoding.vector, terms), True, reading,
                             probability, basis)
+
+    def _measured(self, reading: QueryReading, lead: Hit) -> bool:
+        """Whether the lead passage gives the measure the question asks for ("How deep …?": a length), if it asks
+        for one the documents give somewhere."""
+        return not measures_asked(reading.text) or gives_measure(reading.text, lead.chunk.text, self._measures_given())
 
     def _measures_given(self) -> frozenset[int]:
         """The kinds of measure (`_MEASURES`) some passage gives in its unit: lengths, temperatures, weights,
