@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .errors import HistoryError, QuestionError
-from .lexical import TOPIC
+from .lexical import last_topic
 from .settings import RetrievalSettings
 from .wording import zipf
 
@@ -258,9 +258,7 @@ def _ellipsis(question: str, history: Sequence[dict[str, str]], turns: list[tupl
     previous = resolve_query(previous, history[:index], max_chars, depth - 1, name_zipf=name_zipf)
     if _stems(match.group(1)) <= _stems(previous):  # "And Tilly?" after a question about Tilly
         return None
-    topic = None
-    for topic in TOPIC.finditer(previous):
-        pass
+    topic = last_topic(previous)
     name = _named(words[-1], False, name_zipf)
     tokens = _TOKEN.findall(previous)
     spots = [(start, phrase) for start, phrase in _phrases(previous, None, name_zipf)

@@ -44,6 +44,14 @@ TOPIC = re.compile(r"\b(?:about|mentions?|mentioned|mentioning|regarding|concern
                     r" on)\s+(?=\w)", re.IGNORECASE)
 
 
+def last_topic(text: str) -> re.Match[str] | None:
+    """The last "about" (or "mention", "view on", ...) of `text`: its topic starts where the match ends."""
+    found = None
+    for found in TOPIC.finditer(text):
+        pass
+    return found
+
+
 @dataclass(frozen=True)
 class QueryWord:
     """One content word of a question: its span, its lower-cased spelling and its BM25 term."""

@@ -26,7 +26,7 @@ from .chunking import is_field
 from .embedding import Embedder, QueryEncoding
 from .errors import IndexMismatchError
 from .highlight import answering_span
-from .lexical import TOPIC, LexicalIndex, QueryWord, stem, word_pattern
+from .lexical import LexicalIndex, QueryWord, last_topic, stem, word_pattern
 from .settings import Settings
 from .store import StoredIndex
 from .types import Chunk, Hit
@@ -121,9 +121,7 @@ class QueryReading:
 
     def _topic_start(self) -> int | None:
         """Where the topic begins: after the last "about" (or "mention", "view on", ...), if any."""
-        found = None
-        for found in TOPIC.finditer(self.text):
-            pass
+        found = last_topic(self.text)
         return found.end() if found is not None else None
 
     @property
