@@ -223,6 +223,32 @@ def test_a_topic_said_in_other_words_is_not_unmentioned(speech):
     assert retriever.read("What is it about?").unmentioned_topic == ()
 
 
+def test_a_passage_that_leaves_two_uncommon_words_unsaid_does_not_answer(speech):
+    """The ferry passage is the closest, but it says nothing near "engineers" or "terminal" (no word of it comes
+    close to either): "the documents don't say". Questions whose uncommon words the passage holds, or says
+    otherwise, are still answered."""
+    retriever = speech.retriever
+    question = "Which engineers designed the new ferry terminal?"
+    reading, _, judged = retriever.judge(question)
+    assert "ferry line" in judged[0][1].chunk.text and retriever._unmatched(reading, judged[0][1])
+    assert not speech.ask(question).found
+    for question, phrase in [("Who will pay for dredging the channel?", "share the cost of dredging"),
+                             ("What fares will apply to the ferry?", "cost the same as a tram fare"),
+                             ("What did Brandt promise the harbour workers?", "thanked the harbour workers")]:
+        answer = speech.ask(question)
+        assert answer.found and phrase in answer.passages[0].text, question
+
+
+def test_only_the_users_own_words_must_be_said_in_a_follow_up(speech):
+    """A follow-up is searched with words from the conversation; those are context, not what was asked, so a
+    passage that lacks them is not ruled out by them (`asked`)."""
+    retriever = speech.retriever
+    query = "Which engineers designed the new ferry terminal?"
+    reading, _, judged = retriever.judge(query)
+    assert retriever._unmatched(reading, judged[0][1])
+    assert not retriever._unmatched(reading, judged[0][1], asked="Which designed the new ferry?")
+
+
 BACKUP = """# Backups with restic
 
 restic keeps encrypted snapshots of a folder in a repository on disk or in the cloud.

@@ -316,9 +316,10 @@ class Assistant:
             names_nothing = result.reading is None or not result.reading.words
             needs = refers_back(text, messages, self.settings.max_question_chars,
                                 name_zipf=self.settings.retrieval.english_word_zipf)
-            result = _prefer(result, retriever.search(query, top_k, sources), needs or names_nothing)
+            result = _prefer(result, retriever.search(query, top_k, sources, asked=text), needs or names_nothing)
         if messages:
-            result = _stay_on_topic(retriever, result, messages, top_k, sources, self.settings.retrieval.topic_ratio)
+            result = _stay_on_topic(retriever, result, messages, top_k, sources, self.settings.retrieval.topic_ratio,
+                                    text)
         return checked(build_answer(text, result.query, result.hits, result.found, scope))
 
     def _why(self, retriever: Retriever, text: str, messages: list[dict[str, str]], top_k: int,
@@ -336,7 +337,7 @@ class Assistant:
         span = reason_span(result.hits[0]) if result.found else None
         if span is not None:  # the reason is highlighted, not the sentence quoted before
             return build_answer(text, query, [replace(result.hits[0], highlight=span)], True, scope)
-        elsewhere = retriever.search(query, top_k, sources) if query != text else None
+        elsewhere = retriever.search(query, top_k, sources, asked=text) if query != text else None
         if elsewhere is not None and elsewhere.found and states_reason(to_passage(elsewhere.hits[0]).highlight_text):
             return build_answer(text, query, elsewhere.hits[:1], True, scope)
         return no_reason(text, query, [to_passage(h) for h in result.hits[:1]], scope)
@@ -409,7 +410,7 @@ def _safe_name(name: str) -> str:
 
 
 def _stay_on_topic(retriever: Retriever, result: SearchResult, messages: list[dict[str, str]], top_k: int,
-                   sources: Collection[str] | None, topic_ratio: float) -> SearchResult:
+                   sources: Collection[str] | None, topic_ratio: float, asked: str) -> SearchResult:
     """In a conversation, a question is most likely about the document the last answer quoted: when the search
     lands in another document, the same search within that document wins if it answers and is nearly as relevant
     (`RetrievalSettings.topic_ratio`), or if it is at least as relevant and the question is answerable."""
@@ -420,7 +421,7 @@ def _stay_on_topic(retriever: Retriever, result: SearchResult, messages: list[di
         current &= set(sources)
     if not current or (result.hits and result.hits[0].chunk.source in current):
         return result
-    within = retriever.search(result.query, top_k, current)
+    within = retriever.search(result.query, top_k, current, asked)
     if not within.hits or not result.hits:
         return within if within.found else result
     ratio = within.hits[0].relevance / result.hits[0].relevance if result.hits[0].relevance > 0 else 0.0

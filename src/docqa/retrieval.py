@@ -9,7 +9,9 @@ it never depends on how many passages are shown. Candidates about something else
 answer: a document that never gives one of its names (nor says it otherwise: "Moscow" for Russia), a section about
 another owner ("Tilly's microchip number" under Biscuit's heading), a question about a topic no passage mentions
 or says in other words ("What did Hegseth say about the navy?"), a passage that gives no measure of what the
-question asks to measure ("How deep …?" with no length in it). The answering sentence is chosen by `highlight`."""
+question asks to measure ("How deep …?" with no length in it), a passage that leaves two of the question's less
+common words unsaid, nothing in it close to either ("What is NATO's annual budget?" against "allocate 5 percent of
+their GDP"). The answering sentence is chosen by `highlight`."""
 from __future__ import annotations
 
 import functools
@@ -278,8 +280,11 @@ class Retriever:
         return reading, encoding, [(self.signals(h, reading, encoding, float(bm25[h.position]) / top if top else 0.0,
                                                  terms), h) for h in judged]
 
-    def search(self, query: str, top_k: int, sources: Collection[str] | None = None) -> SearchResult:
-        """The best `top_k` passages for `query`, best first, optionally only from `sources`."""
+    def search(self, query: str, top_k: int, sources: Collection[str] | None = None,
+               asked: str | None = None) -> SearchResult:
+        """The best `top_k` passages for `query`, best first, optionally only from `sources`. `asked`: what the
+        user typed, when `query` adds words from the conversation ("What's the difference between data and
+        non-data ones?" searched with "descriptor"): only the user's own words must be said (`_unmatched`)."""
         if not self.stored.chunks:
             return SearchResult(query, [], False)
         reading, encoding, judged = self.judge(query, sources)
@@ -310,7 +315,8 @@ class Retriever:
             if body is not None:
                 ranked = [sh for sh in ranked if not _is_headline(sh[1].chunk)]
                 lead = body
-        if probability < threshold or self.vetoed(reading, judged, owned) or not self._measured(reading, lead[1]):
+        if (probability < threshold or self.vetoed(reading, judged, owned) or not self._measured(reading, lead[1])
+                or self._unmatched(reading, lead[1], asked)):
             shown = [h for _, h in ranked[:top_k]]
             return SearchResult(reading.text, self._highlighted(shown, encoding.vector, terms), False, reading,
                                 probability, basis)
@@ -318,6 +324,30 @@ class Retriever:
         chosen = [lead[1]] + [h for _, h in ranked[1:] if h.relevance >= floor]
         return SearchResult(reading.text, self._highlighted(chosen[:top_k], encoding.vector, terms), True, reading,
                             probability, basis)
+
+    def _unmatched(self, reading: QueryReading, lead: Hit, asked: str | None = None) -> bool:
+        """Whether the lead passage leaves `unmatched_words` of the question's less common words (rarer than
+        `unmatched_zipf`) unsaid: neither it nor its section heading holds them, and none of its words comes close
+        in meaning (a cosine of `unmatched_cosine`, each word encoded alone). "What is NATO's annual budget?"
+        against "allocate 5 percent of their GDP": annual 0.37, budget 0.45. Paraphrases keep at least one of
+        them close or are worded in commoner words ("How do I sort from largest to smallest?")."""
+        knobs = self.knobs
+        heading, _ = self._context_of(lead.position)
+        present = self.lexical.passage_terms(lead.position)
+        texts = [lead.chunk.text]
+        if heading is not None:
+            present = present | self.lexical.passage_terms(heading)
+            texts.append(self.stored.chunks[heading].text)
+        own = None if asked is None else {w.term for w in self.read(asked).words}
+        rare = list(dict.fromkeys(w.word.lower() for w in reading.words
+                                  if w.term not in present and zipf(w.word) < knobs.unmatched_zipf
+                                  and (own is None or w.term in own)))
+        if len(rare) < knobs.unmatched_words:
+            return False
+        words = sorted({w.lower() for text in texts for w in word_pattern().findall(text)
+                        if len(w) > 2 and not w.isdigit()})
+        best = self._closest_words(rare, words)
+        return sum(b < knobs.unmatched_cosine for b in best) >= knobs.unmatched_words
 
     def _measured(self, reading: QueryReading, lead: Hit) -> bool:
         """Whether the lead passage gives the measure the question asks for ("How deep …?": a length), if it asks
@@ -429,8 +459,10 @@ class Retriever:
             terms.update(w for w in word_pattern().findall(text) if (len(w) > 2 or w.isupper()) and not w.isdigit())
             terms.update(m.group() for m in _ABBREVIATION.finditer(text))
             terms.update(m.group() for m in _CAPITALISED.finditer(text) if " " in m.group())
-        keys = sorted({t.lower() for t in terms})
-        wanted = [p.lower() for p in phrases]
+        return self._closest_words([p.lower() for p in phrases], sorted({t.lower() for t in terms}))
+
+    def _closest_words(self, wanted: list[str], keys: list[str]) -> list[float]:
+        """Each of `wanted`'s best cosine with one of `keys` (all lower-case, each encoded alone; cached)."""
         fresh = [k for k in dict.fromkeys(keys + wanted) if k not in self._word_vectors]
         if len(self._word_vectors) + len(fresh) > _MAX_WORD_VECTORS:  # a long-running server over a big corpus
             self._word_vectors.clear()
