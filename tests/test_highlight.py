@@ -6,7 +6,7 @@ import pytest
 from conftest import _loaded_assistant
 
 from docqa import Assistant
-from docqa.highlight import announces, is_label, points_back
+from docqa.highlight import _names_new, announces, asks_place, is_label, points_back
 
 HARBOUR = """Port of Kellmouth
 
@@ -212,3 +212,40 @@ def test_a_label_line_brings_the_line_it_names(village, question, said):
     top = _top(village, question)
     assert said in top.highlight_text
     assert _highlighted_sentences(village, top) == 2
+
+
+VALLEY = """Valley notes
+
+The old mill stands at the end of the lane and grinds flour on Saturdays.
+
+Every spring the meltwater from the high glaciers collects in a wide, shallow basin below the pass, where it stays \
+for a few weeks. From there it runs on to Lake Orsa, ten kilometres to the north.
+
+The school bus leaves the square at ten past eight.
+"""
+
+
+def test_asks_place_and_names_new():
+    assert asks_place("Where does the meltwater go?") and asks_place("and where does it end?")
+    assert asks_place("What island does the cold water flow to?") and asks_place("It goes to which other lake?")
+    assert not asks_place("What does the mill grind?") and not asks_place("When does the bus leave?")
+    assert _names_new("From there it runs on to Lake Orsa.", "Where does the meltwater go?")
+    assert not _names_new("Every spring the meltwater collects in a basin.", "Where does the meltwater go?")
+    assert not _names_new("It runs on to Lake Orsa.", "Does it run to Lake Orsa?")
+
+
+@pytest.fixture(scope="module")
+def valley(tmp_path_factory: pytest.TempPathFactory, embedder) -> Assistant:
+    return _loaded_assistant(tmp_path_factory.mktemp("valley"), embedder, {"valley.txt": VALLEY})
+
+
+@pytest.mark.parametrize("question", ["Where does the meltwater from the glaciers go?",
+                                      "Where does the glacier meltwater end up?"])
+def test_a_where_question_brings_the_neighbour_that_names_the_place(valley, question):
+    """The sentence that restates the question says where the water collects on the way; the one after it names
+    where it goes. A question that asks no place keeps its one sentence."""
+    top = _top(valley, question)
+    assert "Lake Orsa" in top.highlight_text and "meltwater" in top.highlight_text
+    assert _highlighted_sentences(valley, top) == 2
+    mill = _top(valley, "What does the mill grind?")
+    assert _highlighted_sentences(valley, mill) == 1

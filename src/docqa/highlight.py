@@ -21,7 +21,10 @@ A neighbouring sentence joins it when
   the cellar." + "They go in the old fridge ...", "... a set of convenience functions" + "These are debug(), ...");
 - it holds at least `highlight_gain` of the question's idf-weighted terms that the best sentence lacks: the best
   one sets the scene ("... changed by a straightening program") and the neighbour says what happened to the rest
-  of what was asked ("The rate of flow was increased").
+  of what was asked ("The rate of flow was increased");
+- the question asks where (or "what island", "which lake", ...), the chosen sentence names no place nor anything
+  else the question does not name (no capitalised word after its first), and the neighbour does: "Where did the
+  discharge from glaciers go …?" is answered by the sentence after the one that restates it ("… the Rhine").
 
 At most two sentences are highlighted."""
 from __future__ import annotations
@@ -39,6 +42,25 @@ from .store import StoredIndex
 _POINTS_BACK = re.compile(r"^\W*(?:(?:\w+ly|however|but|and|so|then|also|still|yet|thus|instead|therefore|otherwise"
                           r"|in contrast|in practice|in fact|for example),?\s+)?"
                           r"(?:it|its|this|these|those|that|they|their|such|here)\b", re.IGNORECASE)
+
+
+# A question asking for a place: "Where …?", "What island …?", "… to which other lake?".
+_ASKS_PLACE = re.compile(r"^\W*(?:and\s+)?where\b|\b(?:what|which)\s+(?:other\s+)?(?:island|lake|river|city|town|"
+                         r"village|country|countries|sea|ocean|place|region|state|mountain|valley|estuary|port|"
+                         r"harbou?r)s?\b", re.IGNORECASE)
+# A capitalised word after a sentence's first word: a name ("the Rhine", "North Sea", "Lindau").
+_NAME_INSIDE = re.compile(r"(?<=\s)[A-Z][\w'’-]*")
+
+
+def asks_place(question: str) -> bool:
+    """Whether a question asks where something is or goes ("Where …?", "What island …?")."""
+    return _ASKS_PLACE.search(question) is not None
+
+
+def _names_new(sentence: str, question: str) -> bool:
+    """Whether a sentence names something (a capitalised word after its first) that the question does not."""
+    asked = {w.lower() for w in re.findall(r"\w+", question)}
+    return any(m.group().lower().strip("'’-") not in asked for m in _NAME_INSIDE.finditer(sentence))
 
 
 def points_back(sentence: str) -> bool:
@@ -59,8 +81,9 @@ def is_label(sentence: str, words: int) -> bool:
 
 
 def answering_span(stored: StoredIndex, lexical: LexicalIndex, i: int, vector: np.ndarray, terms: list[str],
-                   knobs: RetrievalSettings) -> tuple[int, int]:
-    """The span of the sentence (or two adjacent sentences) of passage `i` that best answers the query."""
+                   knobs: RetrievalSettings, question: str = "") -> tuple[int, int]:
+    """The span of the sentence (or two adjacent sentences) of passage `i` that best answers `question` (its
+    vector and terms)."""
     chunk = stored.chunks[i]
     spans = chunk.sentences
     if len(spans) == 1:
@@ -69,8 +92,13 @@ def answering_span(stored: StoredIndex, lexical: LexicalIndex, i: int, vector: n
     cosines = stored.chunk_sentence_vectors(i) @ vector
     scores = [float(c) + knobs.coverage_weight * lexical.text_coverage(terms, w) for c, w in zip(cosines, words)]
     best = int(np.argmax(scores))
-    first, last = _neighbour(best, scores, [float(c) for c in cosines], chunk.sentence_texts, words, set(terms),
+    texts = chunk.sentence_texts
+    first, last = _neighbour(best, scores, [float(c) for c in cosines], texts, words, set(terms),
                              lambda present: lexical.text_coverage(terms, present), knobs)
+    if first == last and asks_place(question) and not _names_new(texts[best], question):
+        place = next((j for j in (best + 1, best - 1) if 0 <= j < len(spans) and _names_new(texts[j], question)), None)
+        if place is not None:
+            first, last = min(best, place), max(best, place)
     return spans[first][0], spans[last][1]
 
 

@@ -318,12 +318,12 @@ class Retriever:
         if (probability < threshold or self.vetoed(reading, judged, owned) or not self._measured(reading, lead[1])
                 or self._unmatched(reading, lead[1], asked)):
             shown = [h for _, h in ranked[:top_k]]
-            return SearchResult(reading.text, self._highlighted(shown, encoding.vector, terms), False, reading,
-                                probability, basis)
+            return SearchResult(reading.text, self._highlighted(shown, encoding.vector, terms, reading.text), False,
+                                reading, probability, basis)
         floor = self.knobs.follower_ratio * lead[1].relevance
         chosen = [lead[1]] + [h for _, h in ranked[1:] if h.relevance >= floor]
-        return SearchResult(reading.text, self._highlighted(chosen[:top_k], encoding.vector, terms), True, reading,
-                            probability, basis)
+        return SearchResult(reading.text, self._highlighted(chosen[:top_k], encoding.vector, terms, reading.text),
+                            True, reading, probability, basis)
 
     def _unmatched(self, reading: QueryReading, lead: Hit, asked: str | None = None) -> bool:
         """Whether the lead passage leaves `unmatched_words` of the question's less common words (rarer than
@@ -581,11 +581,9 @@ class Retriever:
             relevance += knobs.heading_weight * float(self.stored.faiss_index.reconstruct(heading) @ vector)
         return Hit(self.stored.chunks[i], i, score, cosine, sentence_cosine, coverage, relevance)
 
-    def _highlighted(self, hits: list[Hit], vector: np.ndarray, terms: list[str]) -> list[Hit]:
-        return [replace(h, highlight=self._highlight(h.position, vector, terms)) for h in hits]
-
-    def _highlight(self, i: int, vector: np.ndarray, terms: list[str]) -> tuple[int, int]:
-        return answering_span(self.stored, self.lexical, i, vector, terms, self.knobs)
+    def _highlighted(self, hits: list[Hit], vector: np.ndarray, terms: list[str], question: str) -> list[Hit]:
+        return [replace(h, highlight=answering_span(self.stored, self.lexical, h.position, vector, terms, self.knobs,
+                                                    question)) for h in hits]
 
 
 def _is_headline(chunk: Chunk) -> bool:
