@@ -308,6 +308,28 @@ def test_a_name_the_passages_give_otherwise_is_not_missing(tmp_path, embedder):
         assert not dikes.ask(question).found, question
 
 
+TARIFFS = """Steel tariffs to rise in spring
+
+The U.S. will raise its tariff on imported steel to 40 percent from April, the commerce department said on Monday.
+
+The E.U. said it would answer with duties on American motorcycles and bourbon within a month.
+"""
+
+
+def test_an_abbreviation_without_its_dots_is_the_documents_abbreviation(tmp_path, embedder):
+    """"US" and "EU" are how people type "U.S." and "E.U.": the question is searched with the documents' form (not
+    a name no passage holds); "UK", which the article never gives, still is."""
+    from conftest import _loaded_assistant
+
+    tariffs = _loaded_assistant(tmp_path, embedder, {"tariffs.txt": TARIFFS})
+    for question, phrase, searched in [("What tariff will the US put on steel?", "40 percent", "U.S."),
+                                       ("How will the EU answer?", "motorcycles and bourbon", "E.U.")]:
+        answer = tariffs.ask(question)
+        assert answer.found and phrase in answer.passages[0].highlight_text, question
+        assert searched in answer.query
+    assert not tariffs.ask("What tariff will the UK put on steel?").found
+
+
 # --- Abstention, spelling and ranking on documents written for these tests --------------------------------------
 
 from test_conversation import CITY, RIVER  # noqa: E402

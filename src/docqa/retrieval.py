@@ -166,6 +166,10 @@ class Retriever:
         # The corpus's own spellings (lower-cased, unstemmed): what a misspelt question word is corrected to.
         self.vocabulary = frozenset(w.lower() for c in stored.chunks for w in word_pattern().findall(c.text))
         self.speller = Speller(self.vocabulary, self.knobs.letters_per_edit)
+        # The corpus's dotted abbreviations by their letters ("US" -> "U.S."): "US troops" asks about "U.S. troops"
+        # (the bare "US" would be a name no passage holds).
+        self._dotted = {m.group().replace(".", ""): m.group() for c in stored.chunks
+                        for m in _ABBREVIATION.finditer(c.text) if m.group().isupper()}
         self._null: tuple[float, float] | None = None
         self._context: list[tuple[int | None, int | None]] | None = None  # filled by _context_of on first use
         self._source_terms: dict[str, set[str]] = {}  # per document, filled by _terms_of
@@ -204,10 +208,15 @@ class Retriever:
         return self._null
 
     def read(self, query: str) -> QueryReading:
-        """The question's content words, corrected to the corpus's spelling where they are misspelt."""
+        """The question's content words, corrected to the corpus's spelling where they are misspelt or give an
+        abbreviation without its dots ("US" where the documents write "U.S.")."""
         words = self.lexical.query_words(query)
         text = query
         for w in reversed(words):  # right to left, so earlier offsets stay valid while rewriting
+            dotted = self._dotted.get(query[w.start : w.end])
+            if dotted is not None:
+                text = text[: w.start] + dotted + text[w.end :]
+                continue
             fixed = None if w.word in self.vocabulary else self.speller.correct(w.word)
             if fixed is not None and self.lexical.knows(w.term) and stem(fixed) == w.term:
                 fixed = None  # another form of a word the corpus holds ("annexing" for "annexed"): kept as typed
