@@ -330,6 +330,43 @@ def test_an_abbreviation_without_its_dots_is_the_documents_abbreviation(tmp_path
     assert not tariffs.ask("What tariff will the UK put on steel?").found
 
 
+BOARD = """Harbour board meeting, 3 March
+
+Chair Marta Olsen opened the meeting of the Kellby harbour board at the town hall and welcomed two new members.
+
+The board agreed to repaint the lighthouse before the summer season and to ask three firms for quotes.
+
+In closing, Olsen thanked the volunteers and said she hoped the board would keep working together in the year ahead.
+"""
+YARD = """# Yard notes
+
+## Pepper (horse)
+
+Grey mare, 15 years old, 15.2 hands, bought from a farm near Lanark in 2021.
+Farrier every six weeks; Pepper hates having her back feet done, so give her a haynet while he works.
+
+## Juniper (pony)
+
+Bay gelding, 9 years old. Juniper shares the small paddock with Pepper in winter.
+"""
+
+
+def test_who_is_a_name_quotes_where_the_document_introduces_them(tmp_path, embedder):
+    """"Who is Olsen?" is answered where the minutes first name her, with her role, not by the closing passage
+    that matches the bare name as well; in notes, by the first line under the heading that names the animal. A
+    question about something else keeps its own answer."""
+    from conftest import _loaded_assistant
+
+    notes = _loaded_assistant(tmp_path, embedder, {"board.txt": BOARD, "yard.md": YARD})
+    for question, said in [("Who is Olsen?", "Chair Marta Olsen opened the meeting"),
+                           ("Who is Pepper?", "Grey mare, 15 years old"),
+                           ("who's Juniper?", "Bay gelding, 9 years old.")]:
+        answer = notes.ask(question)
+        assert answer.found and answer.passages[0].highlight_text.startswith(said), question
+    answer = notes.ask("What did Olsen say in closing?")
+    assert answer.found and "keep working together" in answer.passages[0].highlight_text
+
+
 # --- Abstention, spelling and ranking on documents written for these tests --------------------------------------
 
 from test_conversation import CITY, RIVER  # noqa: E402

@@ -44,6 +44,9 @@ _CALENDAR = frozenset("monday tuesday wednesday thursday friday saturday sunday 
 _WHEN = _CALENDAR | frozenset("today yesterday tomorrow tonight day week month year decade century season "
                               "weekend morning evening night".split())
 _POSSESSIVE = ("'s", "’s")
+# "Who is Pete Hegseth?", "who was Napoleon": the question asks who a named person is, nothing more.
+_WHO_IS = re.compile(r"^\W*(?:[Aa]nd\s+)?(?i:who)(?:'s|’s|\s+(?i:is|was|are|were))\s+"
+                     r"((?:[A-Z][\w'’.-]*)(?:\s+[A-Z][\w'’.-]*)*)\s*[?.!]*\s*$")
 _THE = re.compile(r"\bthe\s+$", re.IGNORECASE)
 # Single words' and names' vectors kept for `_closest` (1.5 KB each with a 384-d model: at most ~30 MB).
 _MAX_WORD_VECTORS = 20_000
@@ -324,6 +327,10 @@ class Retriever:
             if body is not None:
                 ranked = [sh for sh in ranked if not _is_headline(sh[1].chunk)]
                 lead = body
+        introduced = self._introduction(reading, ranked, lead)
+        if introduced is not None:
+            ranked = [introduced] + [sh for sh in ranked if sh[1].position != introduced[1].position]
+            lead = introduced
         if (probability < threshold or self.vetoed(reading, judged, owned) or not self._measured(reading, lead[1])
                 or self._unmatched(reading, lead[1], asked)):
             shown = [h for _, h in ranked[:top_k]]
@@ -333,6 +340,37 @@ class Retriever:
         chosen = [lead[1]] + [h for _, h in ranked[1:] if h.relevance >= floor]
         return SearchResult(reading.text, self._highlighted(chosen[:top_k], encoding.vector, terms, reading.text),
                             True, reading, probability, basis)
+
+    def _introduction(self, reading: QueryReading, ranked: list[tuple[abstention.Signals, Hit]],
+                      lead: tuple[abstention.Signals, Hit]) -> tuple[abstention.Signals, Hit] | None:
+        """For "Who is <Name>?", the candidate of the lead's document that introduces the person: the first body
+        passage there that names them, itself or in its section heading ("Defense Secretary Pete Hegseth addressed
+        NATO allies …", the first line under "## Tilly (cat)"), with that sentence highlighted. News, encyclopedias
+        and notes say who someone is where they first name them; later passages take it as known. None when the
+        question is not of that form or no candidate of that document names them."""
+        match = _WHO_IS.match(reading.text)
+        if match is None:
+            return None
+        name = {w.term for w in self.lexical.query_words(match.group(1))}
+        if not name:
+            return None
+        source = lead[1].chunk.source
+        naming = [sh for sh in ranked if sh[1].chunk.source == source and not _is_headline(sh[1].chunk)
+                  and (name <= self.lexical.passage_terms(sh[1].position) or self._under(sh[1].position, name))]
+        first = min(naming, key=lambda sh: sh[1].chunk.start, default=None)
+        if first is None:
+            return None
+        # Highlighted: the first sentence under a heading that names them, else the first sentence naming them.
+        position = first[1].position
+        k = 0 if self._under(position, name) else next(
+            (k for k, words in enumerate(self.lexical.sentence_terms(position)) if name <= words), 0)
+        return first[0], replace(first[1], highlight=first[1].chunk.sentences[k])
+
+    def _under(self, i: int, terms: set[str]) -> bool:
+        """Whether passage `i` stands under a section heading (not its document's headline) that holds `terms`."""
+        heading, _ = self._context_of(i)
+        return (heading is not None and heading != self._headlines.get(self.stored.chunks[i].source)
+                and terms <= self.lexical.passage_terms(heading))
 
     def _unmatched(self, reading: QueryReading, lead: Hit, asked: str | None = None) -> bool:
         """Whether the lead passage leaves `unmatched_words` of the question's less common words (rarer than
@@ -591,7 +629,8 @@ class Retriever:
         return Hit(self.stored.chunks[i], i, score, cosine, sentence_cosine, coverage, relevance)
 
     def _highlighted(self, hits: list[Hit], vector: np.ndarray, terms: list[str], question: str) -> list[Hit]:
-        return [replace(h, highlight=answering_span(self.stored, self.lexical, h.position, vector, terms, self.knobs,
+        return [h if h.highlight is not None else  # an introduction (`_introduction`) comes highlighted
+                replace(h, highlight=answering_span(self.stored, self.lexical, h.position, vector, terms, self.knobs,
                                                     question)) for h in hits]
 
 
