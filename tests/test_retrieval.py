@@ -35,6 +35,20 @@ def test_passages_are_distinct_ordered_and_within_top_k(seed_assistant):
         assert scores == sorted(scores, reverse=True)
 
 
+def test_a_name_that_is_the_documents_subject_does_not_drown_the_rest(seed_assistant):
+    """"Hegseth" is in most of the article's passages and dominates the vector of "Hegset artcle 5" (the Article 5
+    passage has cosine 0.10 with it): relevance also weighs the question without the subject's name."""
+    retriever = seed_assistant.retriever
+    assert "hegseth" in retriever._subjects() and retriever.lexical.query_words("article")[0].term not in \
+        retriever._subjects()
+    answer = seed_assistant.ask("Hegset artcle 5")
+    assert answer.query == "Hegseth article 5" and "Article 5" in answer.passages[0].text
+    reading = retriever.read("Hegseth article 5")
+    assert retriever._focus(reading, retriever.embedder.encode_query(reading.text)) is not None
+    reading = retriever.read("article 5")  # no subject named: the question's own vector
+    assert retriever._focus(reading, retriever.embedder.encode_query(reading.text)) is None
+
+
 @pytest.mark.parametrize("question", ["What is the capital of France?", "How do I bake sourdough bread?",
                                       "Who won the 2018 World Cup?", "What is the boiling point of water?"])
 def test_off_topic_questions_abstain(seed_assistant, question):

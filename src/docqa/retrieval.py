@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -178,6 +179,7 @@ class Retriever:
         self._source_terms: dict[str, set[str]] = {}  # per document, filled by _terms_of
         self._word_vectors: dict[str, np.ndarray] = {}  # words' and names' vectors, filled by _closest
         self._measures: frozenset[int] | None = None  # filled by _measures_given on first use
+        self._subject_terms: frozenset[str] | None = None  # filled by _subjects on first use
         self._openings: dict[str, int] = {}  # each document's first body passage (its headline if it has no body)
         self._headlines: dict[str, int] = {}  # each document's headline passage (paragraph 1 = its title), if any
         for i, c in enumerate(stored.chunks):
@@ -285,7 +287,8 @@ class Retriever:
         bm25 = self.lexical.scores(terms)
         fused = self._fuse(dense, bm25, allowed)
         weights = [self.lexical.idf(t) for t in terms]  # once per question, not per candidate
-        hits = [self._hit(i, s, vector, terms, weights, dense) for i, s in fused]
+        focus = self._focus(reading, encoding)
+        hits = [self._hit(i, s, vector, terms, weights, dense, focus) for i, s in fused]
         hits.sort(key=lambda h: (-h.relevance, -h.fused, h.position))
         judged = hits[: self.knobs.judged]
         top = max((float(bm25[h.position]) for h in judged), default=0.0)
@@ -603,12 +606,40 @@ class Retriever:
             rank += 1
         return sorted(fused.items(), key=lambda item: (-item[1], item[0]))[: self.settings.candidates]
 
+    def _focus(self, reading: QueryReading, encoding: QueryEncoding) -> np.ndarray | None:
+        """The question's vector without the names of a whole document's subject (`subject_share`), when it gives
+        one and other words: "Hegseth article 5" is mostly "Hegseth" to the model (cosine 0.10 with the Article 5
+        passage), and so is every Rhine question "Rhine". None otherwise."""
+        subjects = self._subjects()
+        named = [w for w in reading.words if w.term in subjects and reading.text[w.start].isupper()]
+        rest = [(w.start, w.end) for w in reading.words if w not in named]
+        return encoding.part(rest) if named and rest else None
+
+    def _subjects(self) -> frozenset[str]:
+        """Terms in at least `subject_share` of the passages of some document: what that document is about.
+        Found once per index."""
+        if self._subject_terms is None:
+            counts: dict[str, Counter[str]] = {}
+            for i, c in enumerate(self.stored.chunks):
+                counts.setdefault(c.source, Counter()).update(self.lexical.passage_terms(i))
+                counts[c.source][""] += 1  # the document's passage count ("" is never a term)
+            share = self.knobs.subject_share
+            self._subject_terms = frozenset(t for held in counts.values() for t, n in held.items()
+                                            if t and n >= share * held[""])
+        return self._subject_terms
+
     def _hit(self, i: int, score: float, vector: np.ndarray, terms: list[str], weights: list[float],
-             dense: dict[int, float]) -> Hit:
+             dense: dict[int, float], focus: np.ndarray | None = None) -> Hit:
+        """One candidate with its relevance; with `focus` (`_focus`), the relevance's cosines are the mean of the
+        question's and the focused question's (the signals keep the question's own)."""
         cosine = dense.get(i)
         if cosine is None:
             cosine = float(self.stored.faiss_index.reconstruct(i) @ vector)
         sentence_cosine = float((self.stored.chunk_sentence_vectors(i) @ vector).max())
+        meaning = (cosine + sentence_cosine) / 2
+        if focus is not None:
+            meaning = (meaning + (float(self.stored.faiss_index.reconstruct(i) @ focus)
+                                  + float((self.stored.chunk_sentence_vectors(i) @ focus).max())) / 2) / 2
         coverage = self.lexical.coverage(terms, i)
         knobs = self.knobs
         # Coverage in context: the passage's own words, those of the section heading it stands under (which names
@@ -622,7 +653,7 @@ class Retriever:
             inside = sum(w for t, w in zip(terms, weights) if t in own or t in above)
             beside = sum(w for t, w in zip(terms, weights) if t not in own and t not in above and t in before)
             covered = (inside + knobs.previous_weight * beside) / sum(weights)
-        relevance = ((cosine + sentence_cosine) / 2 + knobs.coverage_weight * covered
+        relevance = (meaning + knobs.coverage_weight * covered
                      + knobs.window_coverage_weight * self._window_coverage(i, terms, weights))
         if heading is not None and knobs.heading_weight:
             relevance += knobs.heading_weight * float(self.stored.faiss_index.reconstruct(heading) @ vector)
