@@ -10,8 +10,8 @@ answer: a document that never gives one of its names (nor says it otherwise: "Mo
 another owner ("Tilly's microchip number" under Biscuit's heading), a question about a topic no passage mentions
 or says in other words ("What did Hegseth say about the navy?"), a passage that gives no measure of what the
 question asks to measure ("How deep …?" with no length in it), a passage that leaves two of the question's less
-common words unsaid, nothing in it close to either ("What is NATO's annual budget?" against "allocate 5 percent of
-their GDP"). The answering sentence is chosen by `highlight`."""
+common words unsaid, nothing in it close to either ("What did the defense ministers decide about drone
+production?" against the article's passages on Hegseth). The answering sentence is chosen by `highlight`."""
 from __future__ import annotations
 
 import functools
@@ -378,9 +378,10 @@ class Retriever:
     def _unmatched(self, reading: QueryReading, lead: Hit, asked: str | None = None) -> bool:
         """Whether the lead passage leaves `unmatched_words` of the question's less common words (rarer than
         `unmatched_zipf`) unsaid: neither it nor its section heading holds them, and none of its words comes close
-        in meaning (a cosine of `unmatched_cosine`, each word encoded alone). "What is NATO's annual budget?"
-        against "allocate 5 percent of their GDP": annual 0.37, budget 0.45. Paraphrases keep at least one of
-        them close or are worded in commoner words ("How do I sort from largest to smallest?")."""
+        in meaning (a cosine of `unmatched_cosine`, each word encoded alone). "What did the defense ministers
+        decide about drone production?" against "Hegseth called for robust international oversight …": ministers
+        0.58, drone 0.47. Paraphrases keep at least one of them close or are worded in commoner words ("How do I
+        sort from largest to smallest?")."""
         knobs = self.knobs
         heading, _ = self._context_of(lead.position)
         present = self.lexical.passage_terms(lead.position)
