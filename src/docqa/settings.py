@@ -29,14 +29,17 @@ class RetrievalSettings:
     # 0.612/0.714; the previous passage's words at full weight cost seed a question.
     window_coverage_weight: float = 0.15
     heading_weight: float = 0.05
-    # A name in at least this share of one document's passages is that document's subject ("Rhine", "Hegseth"):
-    # it tells its passages apart little, yet dominates the question's vector, so relevance's cosines are the mean
-    # of the question's and of the question without it (retrieval.py, `_focus`). 0.5: on the suite's tune split
-    # Rhine R@1 0.857 -> 0.874, R@3 0.956 -> 0.962, highlight@1 0.824 -> 0.841 (182), seed typo R@1 0.667 -> 0.833
-    # ("Hegset artcle 5"), nothing lost; 0.3 and 0.7 the same. Any frequent word instead of names cost HOWTO R@1
-    # 0.633 -> 0.592 ("sort" in "How do I sort from largest to smallest?" carries the question); the question
-    # without them alone (not the mean) lost Rhine typo R@1 0.600 -> 0.400; weights 0.3 or 0.7 gained less.
-    subject_share: float = 0.5
+    # A name in at least this share of one document's passages is that document's subject ("Rhine" in 0.85 of the
+    # Rhine article's, "Hegseth" in 0.75 of the seed's): it tells its passages apart little, yet dominates the
+    # question's vector, so relevance's cosines are the mean of the question's and of the question without it
+    # (retrieval.py, `_focus`). On the suite's tune split Rhine R@1 0.857 -> 0.874, R@3 0.956 -> 0.962,
+    # highlight@1 0.824 -> 0.841 (182), seed typo R@1 0.667 -> 0.833 ("Hegset artcle 5"), nothing lost, at any
+    # share from 0.3 to 0.7. 0.7, because at 0.5 two people who share a note (each in 4 of its 7 passages) are
+    # subjects too, and "Who looks after Ben in the holidays?" lost Ben to Ada (tests/test_conversation.py).
+    # Any frequent word instead of names cost HOWTO R@1 0.633 -> 0.592 ("sort" carries "How do I sort from largest
+    # to smallest?"); the question without them alone (not the mean) lost Rhine typo R@1 0.600 -> 0.400; weights
+    # 0.3 or 0.7 for the question's own cosines gained less.
+    subject_share: float = 0.7
     previous_weight: float = 0.5
     # A further passage is shown only when its relevance is this share of the first's (display only; kept).
     follower_ratio: float = 0.75
