@@ -634,13 +634,15 @@ class Retriever:
         """One candidate with its relevance; with `focus` (`_focus`), the relevance's cosines are the mean of the
         question's and the focused question's (the signals keep the question's own)."""
         cosine = dense.get(i)
-        if cosine is None:
-            cosine = float(self.stored.faiss_index.reconstruct(i) @ vector)
-        sentence_cosine = float((self.stored.chunk_sentence_vectors(i) @ vector).max())
+        passage = None
+        if cosine is None or focus is not None:
+            passage = self.stored.faiss_index.reconstruct(i)
+            cosine = float(passage @ vector) if cosine is None else cosine
+        sentences = self.stored.chunk_sentence_vectors(i)
+        sentence_cosine = float((sentences @ vector).max())
         meaning = (cosine + sentence_cosine) / 2
         if focus is not None:
-            meaning = (meaning + (float(self.stored.faiss_index.reconstruct(i) @ focus)
-                                  + float((self.stored.chunk_sentence_vectors(i) @ focus).max())) / 2) / 2
+            meaning = (meaning + (float(passage @ focus) + float((sentences @ focus).max())) / 2) / 2
         coverage = self.lexical.coverage(terms, i)
         knobs = self.knobs
         # Coverage in context: the passage's own words, those of the section heading it stands under (which names
