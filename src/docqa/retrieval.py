@@ -371,9 +371,13 @@ class Retriever:
 
     def _under(self, i: int, terms: set[str]) -> bool:
         """Whether passage `i` stands under a section heading (not its document's headline) that holds `terms`."""
+        section = self._section_of(i)
+        return section is not None and terms <= self.lexical.passage_terms(section)
+
+    def _section_of(self, i: int) -> int | None:
+        """The section heading passage `i` stands under; None under no heading or only the document's headline."""
         heading, _ = self._context_of(i)
-        return (heading is not None and heading != self._headlines.get(self.stored.chunks[i].source)
-                and terms <= self.lexical.passage_terms(heading))
+        return None if heading == self._headlines.get(self.stored.chunks[i].source) else heading
 
     def _unmatched(self, reading: QueryReading, lead: Hit, asked: str | None = None) -> bool:
         """Whether the lead passage leaves `unmatched_words` of the question's less common words (rarer than
@@ -528,11 +532,10 @@ class Retriever:
     def _in_scope(self, i: int, terms: set[str]) -> bool:
         """Whether passage `i`'s scope holds every one of `terms`: the passage and its section heading, or the whole
         document when the passage stands under no heading but the document's title."""
-        heading, _ = self._context_of(i)
-        source = self.stored.chunks[i].source
-        if heading is None or heading == self._headlines.get(source):
-            return terms <= self._terms_of([source])
-        return terms <= self.lexical.passage_terms(i) | self.lexical.passage_terms(heading)
+        section = self._section_of(i)
+        if section is None:
+            return terms <= self._terms_of([self.stored.chunks[i].source])
+        return terms <= self.lexical.passage_terms(i) | self.lexical.passage_terms(section)
 
     def _allowed(self, sources: Collection[str] | None) -> np.ndarray | None:
         if sources is None:
@@ -620,13 +623,13 @@ class Retriever:
         """Terms in at least `subject_share` of the passages of some document: what that document is about.
         Found once per index."""
         if self._subject_terms is None:
-            counts: dict[str, Counter[str]] = {}
+            sizes = Counter(c.source for c in self.stored.chunks)
+            counts: dict[str, Counter[str]] = {source: Counter() for source in sizes}
             for i, c in enumerate(self.stored.chunks):
-                counts.setdefault(c.source, Counter()).update(self.lexical.passage_terms(i))
-                counts[c.source][""] += 1  # the document's passage count ("" is never a term)
+                counts[c.source].update(self.lexical.passage_terms(i))
             share = self.knobs.subject_share
-            self._subject_terms = frozenset(t for held in counts.values() for t, n in held.items()
-                                            if t and n >= share * held[""])
+            self._subject_terms = frozenset(t for source, held in counts.items() for t, n in held.items()
+                                            if n >= share * sizes[source])
         return self._subject_terms
 
     def _hit(self, i: int, score: float, vector: np.ndarray, terms: list[str], weights: list[float],
