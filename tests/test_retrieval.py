@@ -344,6 +344,34 @@ def test_an_abbreviation_without_its_dots_is_the_documents_abbreviation(tmp_path
     assert not tariffs.ask("What tariff will the UK put on steel?").found
 
 
+FIRES = """More than 100 fires now ring two-thirds of the greater Sydney area, and crews from Victoria are helping \
+firefighters across New South Wales.
+
+The Rural Fire Service says around 150 homes have been lost. Between 4,000 and 5,000 firefighters are battling the \
+blazes.
+
+Fire crews in Western Australia and the Northern Territory are on standby.
+"""
+
+
+def test_a_name_typed_by_its_initials_is_the_name_the_documents_spell_out(tmp_path, embedder):
+    """"NSW" and "RFS" are how people type "New South Wales" and "Rural Fire Service": the question is searched
+    with the documents' words (and says so), not as a name no passage holds. Initials the documents do not spell
+    out ("CFA") still are such a name, and so are initials two names share ("WA" could be either of two)."""
+    from conftest import _loaded_assistant
+    from docqa.retrieval import _initials
+
+    fires = _loaded_assistant(tmp_path, embedder, {"fires.txt": FIRES})
+    for question, phrase, searched in [("How many homes has the RFS lost?", "around 150 homes", "Rural Fire Service"),
+                                       ("How many firefighters are out in NSW?", "Between 4,000 and 5,000",
+                                        "New South Wales")]:
+        answer = fires.ask(question)
+        assert answer.found and phrase in answer.passages[0].highlight_text, question
+        assert searched in answer.query
+    assert not fires.ask("How many homes has the CFA lost?").found
+    assert _initials(["Western Australia and the West Antarctic, New South Wales"]) == {"NSW": "New South Wales"}
+
+
 BOARD = """Harbour board meeting, 3 March
 
 Chair Marta Olsen opened the meeting of the Kellby harbour board at the town hall and welcomed two new members.

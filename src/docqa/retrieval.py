@@ -18,7 +18,7 @@ import functools
 import json
 import re
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from importlib import resources
 
@@ -29,7 +29,7 @@ from .chunking import is_field
 from .embedding import Embedder, QueryEncoding
 from .errors import IndexMismatchError
 from .highlight import answering_span
-from .lexical import LexicalIndex, QueryWord, last_topic, stem, word_pattern
+from .lexical import LexicalIndex, QueryWord, is_stop_word, last_topic, stem, word_pattern
 from .settings import Settings
 from .store import StoredIndex
 from .types import Chunk, Hit
@@ -52,6 +52,8 @@ _THE = re.compile(r"\bthe\s+$", re.IGNORECASE)
 # Single words' and names' vectors kept for `_closest` (1.5 KB each with a 384-d model: at most ~30 MB).
 _MAX_WORD_VECTORS = 20_000
 _ABBREVIATION = re.compile(r"\b(?:[A-Za-z]\.){2,}")  # "U.S.", "e.g."
+# A run of capitalised words, with "of", "and", "for", "the" inside ("New South Wales", "Department of Defense").
+_NAME_RUN = re.compile(r"\b[A-Z][a-z][\w-]*(?:\s+(?:(?:of|and|for|the)\s+)?[A-Z][a-z][\w-]*)+")
 _CAPITALISED = re.compile(r"\b[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*")  # "United States", "European Union", "Moscow"
 # A question asking for a measure ("How deep is …?", "How much did … cost?") is answered only by a passage that
 # gives one in a unit of that measure ("12 m", "£560", "about 0 °C", "7.8 kg"), when the documents give that kind
@@ -151,6 +153,21 @@ class SearchResult:
     signals: abstention.Signals | None = None  # what that belief was formed from
 
 
+def _initials(texts: Iterable[str]) -> dict[str, str]:
+    """The documents' multi-word names by their initials ("NSW": "New South Wales"), a leading "The" left off.
+    Initials two names share are left out: the short form does not say which is meant."""
+    found: dict[str, set[str]] = {}
+    for text in texts:
+        for m in _NAME_RUN.finditer(text):
+            words = m.group().split()
+            while words and is_stop_word(words[0].lower()):
+                words = words[1:]
+            capitals = [w for w in words if w[0].isupper()]
+            if len(capitals) >= 2:
+                found.setdefault("".join(w[0] for w in capitals), set()).add(" ".join(words))
+    return {short: next(iter(names)) for short, names in found.items() if len(names) == 1}
+
+
 @functools.lru_cache(maxsize=1)
 def _null_questions() -> tuple[str, ...]:
     raw = resources.files("docqa").joinpath("data/null_questions.json").read_text(encoding="utf-8")
@@ -174,6 +191,9 @@ class Retriever:
         # (the bare "US" would be a name no passage holds).
         self._dotted = {m.group().replace(".", ""): m.group() for c in stored.chunks
                         for m in _ABBREVIATION.finditer(c.text) if m.group().isupper()}
+        # ... and the names the documents spell out by their initials ("NSW" -> "New South Wales", "RFS" -> "Rural
+        # Fire Service"): people type the short form of a name the article writes in full.
+        self._spelt_out = _initials(c.text for c in stored.chunks)
         self._null: tuple[float, float] | None = None
         self._context: list[tuple[int | None, int | None]] | None = None  # filled by _context_of on first use
         self._source_terms: dict[str, set[str]] = {}  # per document, filled by _terms_of
@@ -218,7 +238,9 @@ class Retriever:
         words = self.lexical.query_words(query)
         text = query
         for w in reversed(words):  # right to left, so earlier offsets stay valid while rewriting
-            dotted = self._dotted.get(query[w.start : w.end])
+            typed = query[w.start : w.end]
+            dotted = self._dotted.get(typed) or (self._spelt_out.get(typed) if w.word not in self.vocabulary
+                                                  else None)
             if dotted is not None:
                 text = text[: w.start] + dotted + text[w.end :]
                 continue
