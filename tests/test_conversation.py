@@ -156,13 +156,15 @@ def test_refers_back_is_about_unnamed_things_not_the_documents_subject():
 
 @pytest.mark.parametrize("question", ["What is this about?", "What is the article about?", "Summarize the article",
                                       "summarise", "Give me a summary", "What are these documents about?", "tl;dr",
-                                      "What does the document cover?"])
+                                      "What does the document cover?", "Summarize the news",
+                                      "What are the minutes about?"])
 def test_overview_requests(question):
     assert is_overview_request(question)
 
 
 @pytest.mark.parametrize("question", ["What is Article 5 about?", "Summarize what he said about troops",
-                                      "What is the tramway about to build?"])
+                                      "What is the tramway about to build?", "Summarize the news about the bridge",
+                                      "What does the log say about the brakes?"])
 def test_questions_that_are_not_overview_requests(question):
     assert not is_overview_request(question)
 

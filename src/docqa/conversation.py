@@ -118,7 +118,9 @@ _DOCUMENT_WORDS = frozenset(
     "article articles document documents doc docs text texts story stories page pages file files report reports "
     "source sources paper papers guide guides howto howtos note notes book books chapter chapters manual manuals "
     "essay essays post posts material materials content contents collection library corpus here everything "
-    "uploaded upload uploads".split())
+    "uploaded upload uploads news newsletter newsletters minutes memo memos letter letters email emails transcript "
+    "transcripts pdf pdfs slides entries entry log logs diary journal readme wiki section sections paragraph "
+    "paragraphs".split())
 _FORM_WORDS = frozenset(
     "what what's whats is are was were it it's its this that these those they them all each every any of the a an "
     "in on me us please can could would will you your my our give tell write make provide show do does did say "
