@@ -496,3 +496,32 @@ def test_then_in_the_past_tense_is_the_time_the_conversation_is_about(tmp_path, 
     assistant = _loaded_assistant(tmp_path, embedder, {"pellor.md": PELLOR})
     answer = _chat(assistant, ["When did the Danish traders build the fort?", "What was the town called then?"])
     assert answer.found and "Nyhavn" in answer.passages[0].text
+
+
+CLUB = """# Harlow Rowing Club AGM, 12 March
+
+Dev Patel was re-elected captain. Priya Nair was elected treasurer, taking over from Tom Reid.
+
+Actions: Priya Nair to move the club's account to the new bank by the end of April. Dev Patel to book the \
+boathouse for the summer regatta.
+
+The meeting closed at 9 pm in the boathouse at Kingsmead.
+"""
+
+
+def test_she_after_a_who_question_is_the_person_the_answer_named(tmp_path, embedder):
+    """ "Who was elected treasurer?" asks for a person, so no name in it says who "she" is next: the answer
+    does. "What does she have to do by the end of April?" is searched as Priya Nair's, not alone (where "she"
+    could be anyone) and not as the question's own words."""
+    assistant = _loaded_assistant(tmp_path, embedder, {"club.md": CLUB})
+    first = assistant.ask("Who was elected treasurer?")
+    assert first.found and "Priya Nair was elected treasurer" in first.passages[0].highlight_text
+    history = [{"role": "user", "content": "Who was elected treasurer?"},
+               {"role": "assistant", "content": first.markdown}]
+    answer = assistant.ask("What does she have to do by the end of April?", history=history)
+    assert "Priya Nair" in answer.query and "she" not in answer.query.split()
+    assert answer.found and "new bank" in answer.passages[0].highlight_text
+    # a name that the answer gives as a place ("in the boathouse at Kingsmead") is not a person
+    placed = [{"role": "user", "content": "Who rowed at the regatta?"},
+              {"role": "assistant", "content": "> Crews from three clubs rowed at Kingsmead."}]
+    assert "Kingsmead" not in resolve_query("When did she start?", placed, 500)

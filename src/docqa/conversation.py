@@ -308,12 +308,49 @@ def _named_person(question: str, history: Sequence[dict[str, str]], turns: list[
         if resolved.endswith(previous) and resolved != previous:  # read after the question before: not its own
             resolved = previous
         name = _subject_name(resolved)
+        if name is None and _ASKS_WHO.match(resolved):  # "Who was elected treasurer?": the person the answer named
+            name = _person_in(resolved, previous_quote(history[:index + 2]), name_zipf)
         if name is not None:
             rest = question[pronoun.end():]
             word = pronoun.group(1).lower()
             after = _TOKEN.findall(rest)[:1]
             owner = word in ("his", "hers") or (word == "her" and bool(after) and _content(after[0]))
             return question[:pronoun.start()] + name + ("'s" if owner else "") + rest
+    return None
+
+
+# A question asking for a person: "Who was elected treasurer?", "And who got him out?".
+_ASKS_WHO = re.compile(r"^\W*(?:(?:and|but|so|then)[\s,]+)?who\b(?!['’]s|\s+(?:is|was|are|were)\s+(?-i:[A-Z]))",
+                       re.IGNORECASE)
+# Words before a place's name ("in South Africa", "at the Adelaide Oval"): a name after them is not the person.
+_PLACE_BEFORE = frozenset("in at from near across into around throughout toward towards inside outside".split())
+
+
+def _person_in(question: str, quote: str | None, name_zipf: float) -> str | None:
+    """The person a "who …?" question's answer named: the first run of capitalised words in the quoted sentence
+    that shares no word with the question and that no "in", "at" or "from" puts as a place ("Maria Lopez was
+    elected treasurer." → "Maria Lopez"); None when it names none."""
+    if not quote:
+        return None
+    tokens = _TOKEN.findall(quote)
+    named = _names_in(question, tokens, name_zipf)
+    asked = _stems(question)
+    capital = [t[0].isupper() and _content(t) for t in tokens]
+    j = 0
+    while j < len(tokens):
+        if not capital[j]:
+            j += 1
+            continue
+        k = j + 1
+        while k < len(tokens) and capital[k] and not tokens[k - 1].endswith(("'s", "’s")):
+            k += 1
+        run = tokens[j:k]
+        before = [t.lower() for t in tokens[max(0, j - 2):j]]
+        placed = bool(before) and (before[-1] in _PLACE_BEFORE or before[-1] in ("the", "a", "an")
+                                   and len(before) == 2 and before[0] in _PLACE_BEFORE)
+        if any(named[j:k]) and not placed and not any(_stem(t) in asked for t in run):
+            return re.sub(r"['’]s$", "", " ".join(run))
+        j = k
     return None
 
 
