@@ -525,3 +525,20 @@ def test_she_after_a_who_question_is_the_person_the_answer_named(tmp_path, embed
     placed = [{"role": "user", "content": "Who rowed at the regatta?"},
               {"role": "assistant", "content": "> Crews from three clubs rowed at Kingsmead."}]
     assert "Kingsmead" not in resolve_query("When did she start?", placed, 500)
+
+
+def test_he_or_she_is_never_a_country_or_initials():
+    """ "When did Russia invade?" has Russia as its subject, but "What does he think …?" next is not Russia's
+    question; nor is the "he" after "Who is injured?" a country the answer names. Initials ("the US") are not
+    "he" either. With no one to stand for, the pronoun is left as typed (and the question is searched alone or
+    after the previous one)."""
+    def asked(question: str, quote: str) -> list[dict[str, str]]:
+        return [{"role": "user", "content": question}, {"role": "assistant", "content": f"> {quote}"}]
+
+    for history in [asked("When did Russia invade?", "Russia's annexation of Crimea in 2014."),
+                    asked("Is the US leaving NATO?", "He reaffirmed the U.S. commitment to NATO."),
+                    asked("Who is injured?", "The weather hangs over the Test between Australia and South Africa.")]:
+        searched = resolve_query("What does he think about Ukraine joining NATO?", history, 500)
+        assert searched.endswith("What does he think about Ukraine joining NATO?"), searched
+    named = asked("Who is injured?", "Jason Gillespie was ruled out of the Test against South Africa.")
+    assert "Jason Gillespie" in resolve_query("When will he be fit again?", named, 500)

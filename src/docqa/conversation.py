@@ -10,7 +10,7 @@ from typing import Any
 from .errors import HistoryError, QuestionError
 from .lexical import last_topic
 from .settings import RetrievalSettings
-from .wording import zipf
+from .wording import is_country, zipf
 
 ENGLISH_WORD_ZIPF = RetrievalSettings().english_word_zipf  # the default bar: a rarer word is a name or a term
 
@@ -308,8 +308,12 @@ def _named_person(question: str, history: Sequence[dict[str, str]], turns: list[
         if resolved.endswith(previous) and resolved != previous:  # read after the question before: not its own
             resolved = previous
         name = _subject_name(resolved)
-        if name is None and _ASKS_WHO.match(resolved):  # "Who was elected treasurer?": the person the answer named
+        if name is not None and not _may_be_person(name):  # "When did Russia invade?": not whom "he" means
+            continue
+        if name is None and _ASKS_WHO.search(resolved):  # "Who was elected treasurer?": the person the answer named
             name = _person_in(resolved, previous_quote(history[:index + 2]), name_zipf)
+            if name is None:  # it asked for a person and the answer named none: not an earlier question's subject
+                return None
         if name is not None:
             rest = question[pronoun.end():]
             word = pronoun.group(1).lower()
@@ -320,10 +324,27 @@ def _named_person(question: str, history: Sequence[dict[str, str]], turns: list[
 
 
 # A question asking for a person: "Who was elected treasurer?", "And who got him out?".
-_ASKS_WHO = re.compile(r"^\W*(?:(?:and|but|so|then)[\s,]+)?who\b(?!['’]s|\s+(?:is|was|are|were)\s+(?-i:[A-Z]))",
-                       re.IGNORECASE)
+# "Who …?" also after a dash or comma ("And the next Test - who is injured?"), not as a relative ("the man who").
+_ASKS_WHO = re.compile(r"(?:^\W*|[-–—:;,]\s*)(?:(?:and|but|so|then)[\s,]+)?who\b"
+                       r"(?!['’]s\s+(?-i:[A-Z])|\s+(?:is|was|are|were)\s+(?-i:[A-Z]))", re.IGNORECASE)
 # Words before a place's name ("in South Africa", "at the Adelaide Oval"): a name after them is not the person.
 _PLACE_BEFORE = frozenset("in at from near across into around throughout toward towards inside outside".split())
+
+
+# A run of capitalised words is a person's name when one of its words is rarer than this in English: "Hayden"
+# (3.5), "Lopez" (3.8), not "Test" (5.2), "Winter" (4.9) or "North Atlantic Treaty" (4.3 at the rarest) ...
+_NAME_WORD_ZIPF = 4.0
+# ... or when it opens with a title.
+_TITLES = frozenset("Mr Mrs Ms Miss Mx Dr Sir Dame Lord Lady President Senator Secretary Minister Premier Chancellor "
+                    "Governor Mayor Judge Justice Chief Captain Coach Professor Prof Rev Reverend Father Sister King "
+                    "Queen Prince Princess General Colonel Major Sergeant Inspector Detective Deputy Commissioner "
+                    "Councillor Chair Chairman Chairwoman Director Spokesman Spokeswoman".split())
+
+
+def _may_be_person(name: str) -> bool:
+    """Whether "he" or "she" may stand for `name`: not a country or region ("Russia", "South Africa") nor
+    initials ("U.S.", "NATO")."""
+    return not is_country(name) and not name.replace(".", "").isupper()
 
 
 def _person_in(question: str, quote: str | None, name_zipf: float) -> str | None:
@@ -348,8 +369,13 @@ def _person_in(question: str, quote: str | None, name_zipf: float) -> str | None
         before = [t.lower() for t in tokens[max(0, j - 2):j]]
         placed = bool(before) and (before[-1] in _PLACE_BEFORE or before[-1] in ("the", "a", "an")
                                    and len(before) == 2 and before[0] in _PLACE_BEFORE)
-        if any(named[j:k]) and not placed and not any(_stem(t) in asked for t in run):
-            return re.sub(r"['’]s$", "", " ".join(run))
+        name = re.sub(r"['’]s$", "", " ".join(run))
+        # a person's name: a title first ("Mr Winter", "President Trump") or an uncommon word in it ("Maria Lopez",
+        # "Hayden"); common capitalised words are a thing ("the Test", "the North Atlantic Treaty")
+        looks_named = run[0].rstrip(".") in _TITLES or min(zipf(t.lower()) for t in run) < _NAME_WORD_ZIPF
+        if (any(named[j:k]) and looks_named and not placed and not any(_stem(t) in asked for t in run)
+                and _may_be_person(name)):
+            return name
         j = k
     return None
 

@@ -1,5 +1,6 @@
-"""Wording: how common an English word is, which words a corpus spells differently, and which questions are
-not in English. Word frequencies come from `wordfreq`, fuzzy matching from `rapidfuzz`; both work offline."""
+"""Wording: how common an English word is, which words a corpus spells differently, which questions are not in
+English, and which names are countries. Word frequencies come from `wordfreq`, fuzzy matching from `rapidfuzz`,
+country names from `babel`'s CLDR data; all work offline."""
 from __future__ import annotations
 
 import functools
@@ -32,6 +33,19 @@ def is_foreign(word: str, margin: float) -> bool:
         return False
     english = zipf(word)
     return max(zipf(word, lang) for lang in OTHER_LANGUAGES) >= english + margin
+
+
+@functools.lru_cache(maxsize=1)
+def _territories() -> frozenset[str]:
+    from babel import Locale
+
+    return frozenset(name.lower() for name in Locale("en").territories.values())
+
+
+def is_country(name: str) -> bool:
+    """Whether `name` is a country or a region of the world in English ("Russia", "South Africa", "Europe"):
+    "he" or "she" never stands for one."""
+    return name.strip().lower() in _territories()
 
 
 class Speller:
