@@ -350,7 +350,7 @@ firefighters across New South Wales.
 The Rural Fire Service says around 150 homes have been lost. Between 4,000 and 5,000 firefighters are battling the \
 blazes.
 
-Fire crews in Western Australia and the Northern Territory are on standby.
+Fire crews in Western Australia and the Northern Territory are on standby. The Prime Minister will visit Heathcote.
 """
 
 
@@ -369,6 +369,8 @@ def test_a_name_typed_by_its_initials_is_the_name_the_documents_spell_out(tmp_pa
         assert answer.found and phrase in answer.passages[0].highlight_text, question
         assert searched in answer.query
     assert not fires.ask("How many homes has the CFA lost?").found
+    assert "Prime Minister" in fires.ask("Where will the PM go?").query
+    assert "Prime Minister" not in fires.ask("What happens at 3 PM?").query  # after a number, a time
     assert _initials(["Western Australia and the West Antarctic, New South Wales"]) == {"NSW": "New South Wales"}
 
 

@@ -239,8 +239,9 @@ class Retriever:
         text = query
         for w in reversed(words):  # right to left, so earlier offsets stay valid while rewriting
             typed = query[w.start : w.end]
+            after_number = re.search(r"\d\s*$", query[: w.start]) is not None  # "3 PM" is a time, not a name
             dotted = self._dotted.get(typed) or (self._spelt_out.get(typed) if w.word not in self.vocabulary
-                                                  else None)
+                                                  and not after_number else None)
             if dotted is not None:
                 text = text[: w.start] + dotted + text[w.end :]
                 continue
