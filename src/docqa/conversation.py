@@ -349,8 +349,9 @@ def _may_be_person(name: str) -> bool:
 
 def _person_in(question: str, quote: str | None, name_zipf: float) -> str | None:
     """The person a "who …?" question's answer named: the first run of capitalised words in the quoted sentence
-    that shares no word with the question and that no "in", "at" or "from" puts as a place ("Maria Lopez was
-    elected treasurer." → "Maria Lopez"); None when it names none."""
+    that reads as a person's name (a title first, or a word rarer than `_NAME_WORD_ZIPF`), is no country, shares
+    no word with the question and follows no "in", "at" or "from" ("Maria Lopez was elected treasurer." →
+    "Maria Lopez"); None when it names none."""
     if not quote:
         return None
     tokens = _TOKEN.findall(quote)
