@@ -249,3 +249,27 @@ def test_a_where_question_brings_the_neighbour_that_names_the_place(valley, ques
     assert _highlighted_sentences(valley, top) == 2
     mill = _top(valley, "What does the mill grind?")
     assert _highlighted_sentences(valley, mill) == 1
+
+
+FOREST = """Forest notes
+
+Illegal logging in the reserve has worried the rangers for years. They have asked the council for two more \
+wardens. Last winter illegal logging reached the forest on the slopes of Mount Kell.
+
+The visitor centre opens at nine.
+"""
+
+
+def test_a_where_question_takes_the_sentence_that_names_a_place(tmp_path, embedder):
+    """The sentence that matches the question best says that logging worries the rangers (score 0.91); two
+    sentences on, the passage says where it reached (0.90). A where-question's highlight is the sentence naming a place ("on the slopes
+    of Mount Kell"); a question that asks no place keeps the best sentence."""
+    from docqa.highlight import names_place
+
+    forest = _loaded_assistant(tmp_path, embedder, {"forest.txt": FOREST})
+    top = _top(forest, "Where did the illegal logging happen?")
+    assert "Mount Kell" in top.highlight_text and "worried" not in top.highlight_text
+    assert "Mount Kell" not in _top(forest, "Why are the rangers worried?").highlight_text
+    assert names_place("a logger cut trees on the slopes of Mount Kell.", "Where did it happen?")
+    assert not names_place("It protects Queensland's rainforests.", "Where in Queensland did it happen?")
+    assert not names_place("It happened on the slopes of Mount Kell.", "Did it happen on Mount Kell?")

@@ -26,6 +26,11 @@ A neighbouring sentence joins it when
   else the question does not name (no capitalised word after its first), and the neighbour does: "Where did the
   discharge from glaciers go …?" is answered by the sentence after the one that restates it ("… the Rhine").
 
+A where-question whose chosen sentences name no place (a name after "in", "at", "on", "from", … that the question
+does not give) is answered instead by the best sentence that does, if it scores within `highlight_meaning_margin`
+of the best: "Where in Queensland did the illegal logging happen?" chose "… help protect Queensland's world heritage
+rainforests" over "… destroying 23 rainforest trees … on north Queensland's Herberton Range".
+
 At most two sentences are highlighted."""
 from __future__ import annotations
 
@@ -63,6 +68,28 @@ def _names_new(sentence: str, question: str) -> bool:
     return any(m.group().lower().strip("'’-") not in asked for m in _NAME_INSIDE.finditer(sentence))
 
 
+# A name after a preposition of place, a few lower-case words allowed between: "in the north-eastern township of
+# Bayt Hanum", "on north Queensland's Herberton Range", "from Lake Constance".
+_PLACE_NAMED = re.compile(r"\b(?:in|at|near|into|on|off|across|towards?|outside|inside|around|from|through)\s+"
+                          r"(?:the\s+)?(?:[a-z][\w-]*\s+){0,3}([A-Z][\w-]*(?:['’]s)?)")
+
+
+def names_place(sentence: str, question: str) -> bool:
+    """Whether a sentence names a place the question does not: a run of capitalised words after "in", "at", "on",
+    "from", … ("… in the north-eastern township of Bayt Hanum", "into Lake Überlingen" for "What lake …?") with a
+    word the question lacks."""
+    asked = {w.lower() for w in re.findall(r"\w+", question)}
+    for m in _PLACE_NAMED.finditer(sentence):
+        run = [m.group(1)]
+        for word in sentence[m.end():].split():
+            if not word[:1].isupper():
+                break
+            run.append(word.rstrip(".,;:!?)\"'’"))
+        if any(re.sub(r"['’]s$", "", w).lower() not in asked for w in run if w):
+            return True
+    return False
+
+
 def points_back(sentence: str) -> bool:
     """Whether a sentence opens by pointing back to the one before ("It ...", "These ...", "Usually it ...")."""
     return _POINTS_BACK.match(sentence) is not None
@@ -95,6 +122,14 @@ def answering_span(stored: StoredIndex, lexical: LexicalIndex, i: int, vector: n
     texts = chunk.sentence_texts
     first, last = _neighbour(best, scores, [float(c) for c in cosines], texts, words, set(terms),
                              lambda present: lexical.text_coverage(terms, present), knobs)
+    if asks_place(question) and not any(names_place(texts[j], question) for j in range(first, last + 1)):
+        placed = [j for j in range(len(spans))
+                  if scores[j] >= scores[best] - knobs.highlight_meaning_margin and names_place(texts[j], question)]
+        if placed:
+            j = max(placed, key=lambda k: scores[k])
+            if first == last and j in (first - 1, first + 1):  # beside the chosen one: both
+                return spans[min(first, j)][0], spans[max(first, j)][1]
+            return spans[j]
     if first == last and asks_place(question) and not _names_new(texts[best], question):
         place = next((j for j in (best + 1, best - 1) if 0 <= j < len(spans) and _names_new(texts[j], question)), None)
         if place is not None:
