@@ -542,3 +542,15 @@ def test_he_or_she_is_never_a_country_or_initials():
         assert searched.endswith("What does he think about Ukraine joining NATO?"), searched
     named = asked("Who is injured?", "Jason Gillespie was ruled out of the Test against South Africa.")
     assert "Jason Gillespie" in resolve_query("When will he be fit again?", named, 500)
+
+
+def test_the_country_names_are_cldrs():
+    """data/countries.json is what bench/countries.py writes from babel's CLDR data (rerun it after a babel
+    upgrade): read at run time so the server never loads babel's locale data for ~300 names."""
+    import json
+    from importlib import resources
+
+    from bench.countries import names
+
+    shipped = json.loads(resources.files("docqa").joinpath("data/countries.json").read_text(encoding="utf-8"))
+    assert shipped["names"] == names() and {"Russia", "South Africa", "United States"} <= set(shipped["names"])

@@ -1,12 +1,15 @@
 """Wording: how common an English word is, which words a corpus spells differently, which questions are not in
 English, and which names are countries. Word frequencies come from `wordfreq`, fuzzy matching from `rapidfuzz`,
-country names from `babel`'s CLDR data; all work offline."""
+country names from the Unicode CLDR (data/countries.json, written by bench/countries.py with `babel`); all work
+offline."""
 from __future__ import annotations
 
 import functools
+import json
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
+from importlib import resources
 
 # Languages a non-English question is most likely in; a word is foreign when one of them uses it far more.
 OTHER_LANGUAGES = ("de", "fr", "es", "it", "nl", "pt", "pl", "sv", "tr")
@@ -37,9 +40,8 @@ def is_foreign(word: str, margin: float) -> bool:
 
 @functools.lru_cache(maxsize=1)
 def _territories() -> frozenset[str]:
-    from babel import Locale
-
-    return frozenset(name.lower() for name in Locale("en").territories.values())
+    raw = resources.files("docqa").joinpath("data/countries.json").read_text(encoding="utf-8")
+    return frozenset(name.lower() for name in json.loads(raw)["names"])
 
 
 def is_country(name: str) -> bool:
