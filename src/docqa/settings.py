@@ -57,7 +57,7 @@ class RetrievalSettings:
     # 0.07-0.10 the same as 0.08 with more characters at 0.10; the plain `highlight_margin` at 0.07 gained the same
     # two with twice the added length (Rhine +5, seed +14 characters). The same margin lets a where-question take
     # the best sentence that names a place (round 10: tune Rhine 0.841 -> 0.846, news 0.600 -> 0.640, nothing
-    # lost; 0.05 and 0.10 the same on tune, 0.20 gave up the Rhine question).
+    # lost; 0.05 missed the Rhine question, 0.10 and 0.20 the same as 0.08 on tune).
     highlight_meaning_margin: float = 0.08
     # A best sentence holding at most this many terms the question lacks restates it: the next sentence joins when
     # it points back ("They go in the old fridge ..."). 4: on the eval tune split highlight@1 HOWTOs 0.592 -> 0.612
