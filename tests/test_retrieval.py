@@ -372,6 +372,7 @@ def test_a_name_typed_by_its_initials_is_the_name_the_documents_spell_out(tmp_pa
     assert "Prime Minister" in fires.ask("Where will the PM go?").query
     assert "Prime Minister" not in fires.ask("What happens at 3 PM?").query  # after a number, a time
     assert _initials(["Western Australia and the West Antarctic, New South Wales"]) == {"NSW": "New South Wales"}
+    assert _initials(["Sorting Basics\n\nKey Functions"]) == {"SB": "Sorting Basics", "KF": "Key Functions"}
 
 
 BOARD = """Harbour board meeting, 3 March

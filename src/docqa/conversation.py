@@ -10,7 +10,7 @@ from typing import Any
 from .errors import HistoryError, QuestionError
 from .lexical import last_topic
 from .settings import RetrievalSettings
-from .wording import is_country, zipf
+from .wording import PLACE_PREPOSITIONS, is_country, zipf
 
 ENGLISH_WORD_ZIPF = RetrievalSettings().english_word_zipf  # the default bar: a rarer word is a name or a term
 
@@ -327,8 +327,8 @@ def _named_person(question: str, history: Sequence[dict[str, str]], turns: list[
 # "Who …?" also after a dash or comma ("And the next Test - who is injured?"), not as a relative ("the man who").
 _ASKS_WHO = re.compile(r"(?:^\W*|[-–—:;,]\s*)(?:(?:and|but|so|then)[\s,]+)?who\b"
                        r"(?!['’]s\s+(?-i:[A-Z])|\s+(?:is|was|are|were)\s+(?-i:[A-Z]))", re.IGNORECASE)
-# Words before a place's name ("in South Africa", "at the Adelaide Oval"): a name after them is not the person.
-_PLACE_BEFORE = frozenset("in at from near across into around throughout toward towards inside outside".split())
+# A name after a preposition of place ("in South Africa", "at the Adelaide Oval") is not the person.
+_PLACE_BEFORE = frozenset(PLACE_PREPOSITIONS)
 
 
 # A run of capitalised words is a person's name when one of its words is rarer than this in English: "Hayden"

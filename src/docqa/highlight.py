@@ -41,6 +41,7 @@ import numpy as np
 from .lexical import LexicalIndex
 from .settings import RetrievalSettings
 from .store import StoredIndex
+from .wording import PLACE_PREPOSITIONS
 
 # A sentence that opens with a pronoun or demonstrative leans on the sentence before it, also after one linking
 # word: an adverb in -ly or a connective ("Usually it ...", "However, this ...", "So, it ...").
@@ -70,8 +71,8 @@ def _names_new(sentence: str, question: str) -> bool:
 
 # A name after a preposition of place, a few lower-case words allowed between: "in the north-eastern township of
 # Bayt Hanum", "on north Queensland's Herberton Range", "from Lake Constance".
-_PLACE_NAMED = re.compile(r"\b(?:in|at|near|into|on|off|across|towards?|outside|inside|around|from|through)\s+"
-                          r"(?:the\s+)?(?:[a-z][\w-]*\s+){0,3}([A-Z][\w-]*(?:['’]s)?)")
+_PLACE_NAMED = re.compile(rf"\b(?:{'|'.join(PLACE_PREPOSITIONS)})\s+(?:the\s+)?(?:[a-z][\w-]*\s+){{0,3}}"
+                          r"([A-Z][\w-]*(?:['’]s)?)")
 
 
 def names_place(sentence: str, question: str) -> bool:

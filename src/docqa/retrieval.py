@@ -53,7 +53,8 @@ _THE = re.compile(r"\bthe\s+$", re.IGNORECASE)
 _MAX_WORD_VECTORS = 20_000
 _ABBREVIATION = re.compile(r"\b(?:[A-Za-z]\.){2,}")  # "U.S.", "e.g."
 # A run of capitalised words, with "of", "and", "for", "the" inside ("New South Wales", "Department of Defense").
-_NAME_RUN = re.compile(r"\b[A-Z][a-z][\w-]*(?:\s+(?:(?:of|and|for|the)\s+)?[A-Z][a-z][\w-]*)+")
+# On one line: a heading and the sentence under it are not one name.
+_NAME_RUN = re.compile(r"\b[A-Z][a-z][\w-]*(?:[ \t]+(?:(?:of|and|for|the)[ \t]+)?[A-Z][a-z][\w-]*)+")
 _CAPITALISED = re.compile(r"\b[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*")  # "United States", "European Union", "Moscow"
 # A question asking for a measure ("How deep is …?", "How much did … cost?") is answered only by a passage that
 # gives one in a unit of that measure ("12 m", "£560", "about 0 °C", "7.8 kg"), when the documents give that kind
@@ -192,8 +193,8 @@ class Retriever:
         self._dotted = {m.group().replace(".", ""): m.group() for c in stored.chunks
                         for m in _ABBREVIATION.finditer(c.text) if m.group().isupper()}
         # ... and the names the documents spell out by their initials ("NSW" -> "New South Wales", "RFS" -> "Rural
-        # Fire Service"): people type the short form of a name the article writes in full.
-        self._spelt_out = _initials(c.text for c in stored.chunks)
+        # Fire Service"): people type the short form of a name the article writes in full. Found on first use.
+        self._spelt_out: dict[str, str] | None = None
         self._null: tuple[float, float] | None = None
         self._context: list[tuple[int | None, int | None]] | None = None  # filled by _context_of on first use
         self._source_terms: dict[str, set[str]] = {}  # per document, filled by _terms_of
@@ -239,9 +240,7 @@ class Retriever:
         text = query
         for w in reversed(words):  # right to left, so earlier offsets stay valid while rewriting
             typed = query[w.start : w.end]
-            after_number = re.search(r"\d\s*$", query[: w.start]) is not None  # "3 PM" is a time, not a name
-            dotted = self._dotted.get(typed) or (self._spelt_out.get(typed) if w.word not in self.vocabulary
-                                                  and not after_number else None)
+            dotted = self._dotted.get(typed) or self._spelt(typed, query[: w.start])
             if dotted is not None:
                 text = text[: w.start] + dotted + text[w.end :]
                 continue
@@ -255,6 +254,15 @@ class Retriever:
             words = self.lexical.query_words(text)
         missing = tuple(w for w in words if not self._known(w) and not self._near(w.word))
         return QueryReading(text, tuple(words), missing, self._foreign(query))
+
+    def _spelt(self, typed: str, before: str) -> str | None:
+        """The name the documents spell out whose initials the question typed ("NSW"), if it typed initials that
+        are no word of the documents and follow no number ("3 PM" is a time)."""
+        if len(typed) < 2 or not typed.isupper() or typed.lower() in self.vocabulary or re.search(r"\d\s*$", before):
+            return None
+        if self._spelt_out is None:
+            self._spelt_out = _initials(c.text for c in self.stored.chunks)
+        return self._spelt_out.get(typed)
 
     def _near(self, word: str) -> bool:
         """Whether the corpus holds `word` allowing for a typo ("artcle") or another form of it ("America" for

@@ -38,6 +38,12 @@ def is_foreign(word: str, margin: float) -> bool:
     return max(zipf(word, lang) for lang in OTHER_LANGUAGES) >= english + margin
 
 
+# Prepositions before a place's name: "in South Africa", "at the Adelaide Oval", "on north Queensland's Herberton
+# Range", "from Lake Constance".
+PLACE_PREPOSITIONS = ("in", "at", "on", "off", "near", "into", "onto", "across", "around", "through", "throughout",
+                      "toward", "towards", "inside", "outside", "from")
+
+
 @functools.lru_cache(maxsize=1)
 def _territories() -> frozenset[str]:
     raw = resources.files("docqa").joinpath("data/countries.json").read_text(encoding="utf-8")
