@@ -45,7 +45,7 @@ def _items(spec: dict):
 
 
 def test_the_suite_has_the_corpora_the_issue_asks_for():
-    assert CORPORA == ["seed", "rhine", "howto", "notes", "news", "rhine-absent"]
+    assert CORPORA == ["seed", "rhine", "howto", "notes", "news", "rhine-absent", "wiki"]
     corpora = {name: load_corpus(name) for name in CORPORA}
     kinds = {name: {q.kind for q in c.questions} for name, c in corpora.items()}
     for name in ("seed", "rhine", "howto", "notes", "news"):
@@ -55,6 +55,10 @@ def test_the_suite_has_the_corpora_the_issue_asks_for():
     assert {q.kind for q in corpora["rhine-absent"].questions} == {"absent"}
     assert len(corpora["rhine-absent"].questions) == 498
     assert "rhine.txt" in corpora["rhine"].documents and "rhine.txt" not in corpora["rhine-absent"].documents
+    wiki = corpora["wiki"]  # three encyclopedia articles; people's questions about a fourth are near misses
+    assert len(wiki.documents) == 3 and "rhine.txt" not in wiki.documents
+    assert sum(q.kind == "absent" for q in wiki.questions) == 498
+    assert sum(q.kind == "answerable" for q in wiki.questions) >= 30
     for name in ("howto", "notes", "news"):
         spec = _spec(name)
         assert len(spec["documents"]) >= 6 and 2 <= len(spec["absent_documents"]) <= 4
@@ -75,13 +79,13 @@ def test_every_corpus_reports_both_splits_and_ids_are_unique(name):
 
 
 def test_recorded_splits_follow_their_rules():
-    for name in ("seed", "rhine"):
+    for name in ("seed", "rhine", "wiki"):
         for item in _spec(name)["questions"]:
             assert item["split"] == split_of(item["id"]), item["id"]
     gold = load_gold()
     seed = {q.text: q.split for q in load_corpus("seed").questions if q.id.startswith("gold-")}
     assert all(seed[item["question"]] == split_of(item["question"]) for item in gold.answerable)
-    for name in ("rhine", "rhine-absent"):
+    for name in ("rhine", "rhine-absent", "wiki"):
         recorded = _spec(name)["paragraph_split"]
         assert not set(recorded["tune"]) & set(recorded["held-out"])
         assert sorted(recorded["tune"] + recorded["held-out"]) == list(range(44))
@@ -105,7 +109,7 @@ def test_splits_are_deterministic_and_balanced():
     assert 0.3 < sum(shares) / len(shares) < 0.37
 
 
-@pytest.mark.parametrize("name", ["seed", "rhine", "howto", "notes", "news"])
+@pytest.mark.parametrize("name", ["seed", "rhine", "howto", "notes", "news", "wiki"])
 def test_answer_offsets_are_exact(name):
     texts = load_corpus(name).documents
     checked = 0

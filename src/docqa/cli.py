@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("tune", "held-out", "all"), default="all",
                    help="which questions to ask (default: all, reported per split)")
     p.add_argument("--corpus", action="append", default=None, metavar="NAME",
-                   help="run only this corpus (repeatable): seed, rhine, howto, notes, news, rhine-absent")
+                   help="run only this corpus (repeatable): seed, rhine, howto, notes, news, rhine-absent, wiki")
     p.add_argument("--no-misses", action="store_true", help="print the figures only, not the missed questions")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(func=cmd_eval)
