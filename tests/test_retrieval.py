@@ -253,6 +253,75 @@ def test_a_passage_that_leaves_two_uncommon_words_unsaid_does_not_answer(speech)
         assert answer.found and phrase in answer.passages[0].text, question
 
 
+ISLAND = """# Kestrel Island
+
+Kestrel Island is a rocky island in the northern sea, about 40 kilometres long and 12 kilometres wide. Its only town is Port Ness, on the sheltered east coast.
+
+## Geography
+
+The island rises to 610 metres at Ben Corrie, the highest hill. Peat bogs and heather cover most of the interior.
+
+The Harrow is the island's only river. It rises in the bogs below Ben Corrie and runs for 22 kilometres.
+
+Below the falls at Glenmore the river turns east and reaches the sea at Port Ness, where its mouth forms the harbour.
+
+Salmon return up the Harrow every autumn, and fishing on it is free for residents.
+
+## History
+
+The first farmers arrived about 5,000 years ago and built the stone circle at Callan.
+
+Viking settlers held the island from the ninth century until 1266, when it passed to the Scottish crown.
+
+The old mill on the Harrow ground oats for the whole island until it closed in 1921.
+
+## Economy
+
+Fishing and sheep farming were the main work for centuries. Tourism now employs more people than either.
+
+A whisky distillery opened near Glenmore in 1994 and exports most of its spirit.
+
+## Transport
+
+A car ferry sails from Port Ness to the mainland twice a day, and a summer ferry to Bergen in Norway started in 1998.
+
+The longest bridge on the island crosses the Harrow gorge at Glenmore; it is 84 metres long and was built in 1887.
+
+The island has 90 kilometres of road, most of it single track with passing places.
+
+A small airstrip near Callan takes flights from the mainland three days a week.
+
+## Education
+
+Port Ness has a primary school and a secondary school; older pupils board on the mainland for their final year.
+"""
+
+
+@pytest.fixture(scope="module")
+def island(tmp_path_factory, embedder):
+    from conftest import _loaded_assistant
+
+    return _loaded_assistant(tmp_path_factory.mktemp("island"), embedder, {"island.md": ISLAND})
+
+
+def test_a_name_the_document_mentions_in_passing_must_be_in_the_passage(island):
+    """Norway is in one passage of the island's twenty (the Bergen ferry): the bridge passage, which leads for "the
+    longest bridge in Norway", says nothing of Norway, so the documents don't say. The Harrow is in a quarter of
+    the passages, so the passage where "the river" reaches the sea answers for it without naming it."""
+    retriever = island.retriever
+    for question in ("What is the longest bridge in Norway?", "What is the highest hill in Norway?"):
+        reading, _, judged = retriever.judge(question)
+        assert "Norway" not in judged[0][1].chunk.text and retriever._unnamed_here(reading, judged[0][1]), question
+        assert not island.ask(question).found, question
+    for question, said in [("When did the ferry to Norway start?", "summer ferry to Bergen in Norway"),
+                           ("Where does the Harrow reach the sea?", "reaches the sea at Port Ness"),
+                           ("How long is the longest bridge on Kestrel Island?", "84 metres long")]:
+        answer = island.ask(question)
+        assert answer.found and said in answer.passages[0].highlight_text, question
+    reading, _, judged = retriever.judge("Where does the Harrow reach the sea?")
+    assert "Harrow" not in judged[0][1].chunk.text and not retriever._unnamed_here(reading, judged[0][1])
+
+
 def test_only_the_users_own_words_must_be_said_in_a_follow_up(speech):
     """A follow-up is searched with words from the conversation; those are context, not what was asked, so a
     passage that lacks them is not ruled out by them (`asked`)."""

@@ -201,6 +201,7 @@ class Retriever:
         self._word_vectors: dict[str, np.ndarray] = {}  # words' and names' vectors, filled by _closest
         self._measures: frozenset[int] | None = None  # filled by _measures_given on first use
         self._subject_terms: frozenset[str] | None = None  # filled by _subjects on first use
+        self._term_shares: dict[str, dict[str, float]] = {}  # per document, filled by _shares
         self._openings: dict[str, int] = {}  # each document's first body passage (its headline if it has no body)
         self._headlines: dict[str, int] = {}  # each document's headline passage (paragraph 1 = its title), if any
         for i, c in enumerate(stored.chunks):
@@ -366,7 +367,7 @@ class Retriever:
             ranked = [introduced] + [sh for sh in ranked if sh[1].position != introduced[1].position]
             lead = introduced
         if (probability < threshold or self.vetoed(reading, judged, owned) or not self._measured(reading, lead[1])
-                or self._unmatched(reading, lead[1], asked)):
+                or self._unmatched(reading, lead[1], asked) or self._unnamed_here(reading, lead[1], asked)):
             shown = [h for _, h in ranked[:top_k]]
             return SearchResult(reading.text, self._highlighted(shown, encoding.vector, terms, reading.text), False,
                                 reading, probability, basis)
@@ -434,6 +435,39 @@ class Retriever:
                         if len(w) > 2 and not w.isdigit()})
         best = self._closest_words(rare, words)
         return sum(b < knobs.unmatched_cosine for b in best) >= knobs.unmatched_words
+
+    def _unnamed_here(self, reading: QueryReading, lead: Hit, asked: str | None = None) -> bool:
+        """Whether the question names something its lead passage does not: a run of capitalised words (after the
+        first word) that the documents hold, that neither the passage, its section heading nor its document's
+        title holds, that its document mentions only in passing (in under `incidental_share` of its passages) and
+        that no term of the passage says otherwise (`synonym_cosine`). "What is the longest river in Germany?" is
+        not answered by Albania's list of rivers (9 of the article's 278 passages name Germany); "Where does two
+        thirds of the Rhine flow outside of Germany?" is, by a Rhine paragraph that never says "Germany" (18% of
+        the article's do: it is part of what the article is about). Names no passage holds are `_unnamed`'s."""
+        heading, _ = self._context_of(lead.position)
+        texts = [lead.chunk.text, lead.chunk.title]
+        if heading is not None:
+            texts.append(self.stored.chunks[heading].text)
+        said = " ".join(" ".join(t.split()) for t in texts).lower()
+        present = {w.term for t in texts for w in self.lexical.query_words(t)}
+        shares = self._shares(lead.chunk.source)
+        own = None if asked is None else asked.lower()
+        runs = []
+        for m in _CAPITALISED.finditer(reading.text):
+            words = m.group().split()
+            if m.start() == 0 or reading.text[: m.start()].strip() in ("And", "and"):
+                words = words[1:]  # the question's first word is capitalised anyway
+            run = " ".join(words)
+            terms = [w.term for w in self.lexical.query_words(run)]
+            if (not terms or all(w.rstrip("s").lower() in _CALENDAR for w in words)
+                    or own is not None and run.lower() not in own):  # the conversation's words, not the user's
+                continue
+            if (run.lower() in said if len(words) > 1 else terms[0] in present) or not all(
+                    self.lexical.knows(t) for t in terms):
+                continue
+            if min(shares.get(t, 0.0) for t in terms) < self.knobs.incidental_share:
+                runs.append(run)
+        return bool(runs) and any(best < self.knobs.synonym_cosine for best in self._closest(runs, [lead]))
 
     def _measured(self, reading: QueryReading, lead: Hit) -> bool:
         """Whether the lead passage gives the measure the question asks for ("How deep …?": a length), if it asks
@@ -520,7 +554,8 @@ class Retriever:
             return True
         runs = [m.group().split()[1 if m.start() == 0 else 0 :] for m in _CAPITALISED.finditer(reading.text)]
         runs = list(dict.fromkeys(" ".join(run) for run in runs if any(name in run for name in names)))
-        return any(best < self.knobs.synonym_cosine for best in self._closest(runs or list(names), judged))
+        hits = [h for _, h in judged]
+        return any(best < self.knobs.synonym_cosine for best in self._closest(runs or list(names), hits))
 
     def _unmentioned(self, reading: QueryReading, judged: list[tuple[abstention.Signals, Hit]]) -> bool:
         """Whether the question asks about a topic the sources never mention: none of its words occurs in any
@@ -534,13 +569,14 @@ class Retriever:
         if any(float((self.stored.chunk_sentence_vectors(hit.position) @ said).max(initial=-1.0))
                >= self.knobs.topic_cosine for _, hit in judged):
             return False
-        return all(best < self.knobs.synonym_cosine for best in self._closest([t.word for t in topic], judged))
+        hits = [h for _, h in judged]
+        return all(best < self.knobs.synonym_cosine for best in self._closest([t.word for t in topic], hits))
 
-    def _closest(self, phrases: list[str], judged: list[tuple[abstention.Signals, Hit]]) -> list[float]:
-        """Each phrase's best cosine with a term of the candidates: a word of three letters or more, an
+    def _closest(self, phrases: list[str], hits: Iterable[Hit]) -> list[float]:
+        """Each phrase's best cosine with a term of the hits' passages: a word of three letters or more, an
         abbreviation ("EU", "U.S.") or a run of capitalised words ("European Union"), each encoded alone."""
         terms: set[str] = set()
-        for _, hit in judged:
+        for hit in hits:
             text = hit.chunk.text
             terms.update(w for w in word_pattern().findall(text) if (len(w) > 2 or w.isupper()) and not w.isdigit())
             terms.update(m.group() for m in _ABBREVIATION.finditer(text))
@@ -654,14 +690,18 @@ class Retriever:
         """Terms in at least `subject_share` of the passages of some document: what that document is about.
         Found once per index."""
         if self._subject_terms is None:
-            sizes = Counter(c.source for c in self.stored.chunks)
-            counts: dict[str, Counter[str]] = {source: Counter() for source in sizes}
-            for i, c in enumerate(self.stored.chunks):
-                counts[c.source].update(self.lexical.passage_terms(i))
             share = self.knobs.subject_share
-            self._subject_terms = frozenset(t for source, held in counts.items() for t, n in held.items()
-                                            if n >= share * sizes[source])
+            self._subject_terms = frozenset(t for source in {c.source for c in self.stored.chunks}
+                                            for t, held in self._shares(source).items() if held >= share)
         return self._subject_terms
+
+    def _shares(self, source: str) -> dict[str, float]:
+        """Each term of document `source` by the share of its passages that hold it (made once per document)."""
+        if source not in self._term_shares:
+            held = [self.lexical.passage_terms(i) for i, c in enumerate(self.stored.chunks) if c.source == source]
+            counts = Counter(t for terms in held for t in terms)
+            self._term_shares[source] = {t: n / len(held) for t, n in counts.items()}
+        return self._term_shares[source]
 
     def _hit(self, i: int, score: float, vector: np.ndarray, terms: list[str], weights: list[float],
              dense: dict[int, float], focus: np.ndarray | None = None) -> Hit:
