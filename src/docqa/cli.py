@@ -79,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="measure answer quality on the evaluation suite",
                        description="Run the evaluation suite: each corpus (the seed article, SQuAD's Rhine as a "
                                    "second and as an absent document, Python HOWTOs, personal notes and news articles "
-                                   "with near misses) is indexed in "
+                                   "with near misses, three encyclopedia articles with the Rhine's questions as near "
+                                   "misses) is indexed in "
                                    "a temporary folder and every question asked; figures per tuning and held-out "
                                    "split. With --gold, score one gold set over --sources instead.")
     _common(p)
