@@ -222,6 +222,22 @@ def test_cli_runs_one_corpus_and_split():
         sum(split_of(item["question"]) == "held-out" for item in load_gold().answerable)
 
 
+def test_questions_can_be_asked_typed_in_lower_case():
+    """`docqa eval --lower-case` asks every question, and every turn of a chat, as people often type them."""
+    from docqa.evaluation import typed_lower
+
+    chat = next(q for q in load_corpus("seed").questions if q.kind == "chat")
+    lowered = typed_lower(chat)
+    assert lowered.text == chat.text.lower()
+    assert [t.text for t in lowered.turns] == [t.text.lower() for t in chat.turns]
+    assert lowered.turns[0].spans == chat.turns[0].spans
+    done = subprocess.run([sys.executable, "-m", "docqa.cli", "eval", "--corpus", "seed", "--split", "held-out",
+                           "--lower-case"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr
+    misses = [line for line in done.stdout.splitlines() if line.startswith("  [held-out]")]
+    assert misses and all(line.split("'")[1] == line.split("'")[1].lower() for line in misses if "'" in line)
+
+
 def test_cli_rejects_an_unknown_corpus_in_one_line():
     done = subprocess.run([sys.executable, "-m", "docqa.cli", "eval", "--corpus", "nope"], capture_output=True,
                           text=True, cwd=ROOT, timeout=300)

@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which questions to ask (default: all, reported per split)")
     p.add_argument("--corpus", action="append", default=None, metavar="NAME",
                    help="run only this corpus (repeatable): seed, rhine, howto, notes, news, rhine-absent, wiki")
+    p.add_argument("--lower-case", action="store_true",
+                   help="ask every question typed in lower case, as people often type (names included)")
     p.add_argument("--no-misses", action="store_true", help="print the figures only, not the missed questions")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(func=cmd_eval)
@@ -222,7 +224,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 0
     from .evaluation import format_suite, run_suite
 
-    reports = run_suite(args.corpus, split=args.split, progress=True)
+    reports = run_suite(args.corpus, split=args.split, progress=True, lower=args.lower_case)
     if args.json:
         print(json.dumps([r.to_dict() for r in reports], ensure_ascii=False, indent=2))
     else:

@@ -7,7 +7,7 @@ import json
 import statistics
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -402,9 +402,15 @@ def _said(answer: Answer) -> str:
     return f"{top.source} ¶{top.paragraph} {top.highlight_text[:80]!r}"
 
 
+def typed_lower(q: Question) -> Question:
+    """The question (and each turn of a chat) as people often type it: all in lower case."""
+    return replace(q, text=q.text.lower(), turns=tuple(typed_lower(t) for t in q.turns))
+
+
 def evaluate_corpus(assistant: Assistant, corpus: Corpus, split: str = "all", top_k: int | None = None,
-                    limit: int | None = None) -> CorpusReport:
-    """Ask every question of the corpus (in `split`, at most `limit` of each kind) and score the answers."""
+                    limit: int | None = None, lower: bool = False) -> CorpusReport:
+    """Ask every question of the corpus (in `split`, at most `limit` of each kind; with `lower`, typed in lower
+    case) and score the answers."""
     if split not in (*SPLITS, "all"):
         raise ValueError(f"split must be one of {', '.join((*SPLITS, 'all'))}, not {split!r}")
     tallies = {s: _Tally() for s in SPLITS}
@@ -417,7 +423,7 @@ def evaluate_corpus(assistant: Assistant, corpus: Corpus, split: str = "all", to
         seen[q.kind] = seen.get(q.kind, 0) + 1
         if limit is not None and seen[q.kind] > limit:
             continue
-        _score(assistant, q, tallies[q.split], documents, misses, top_k)
+        _score(assistant, typed_lower(q) if lower else q, tallies[q.split], documents, misses, top_k)
     figures = {s: tallies[s].figures() for s in SPLITS if tallies[s].counts}
     if split == "all":
         both = _Tally()
@@ -441,9 +447,11 @@ def build_assistant(corpus: Corpus, folder: Path, embedder, settings=None) -> As
 
 
 def run_suite(names: Sequence[str] | None = None, split: str = "all", embedder=None, settings=None,
-              top_k: int | None = None, limit: int | None = None, progress: bool = False) -> list[CorpusReport]:
+              top_k: int | None = None, limit: int | None = None, progress: bool = False,
+              lower: bool = False) -> list[CorpusReport]:
     """Build each corpus's index in a temporary folder (corpora with the same documents share one), ask its
-    questions through the public Assistant and score them. `progress` prints each step's time to stderr."""
+    questions through the public Assistant (with `lower`, typed in lower case) and score them. `progress` prints
+    each step's time to stderr."""
     import sys
     import time
 
@@ -470,7 +478,7 @@ def run_suite(names: Sequence[str] | None = None, split: str = "all", embedder=N
             if key not in built:
                 built[key] = build_assistant(corpus, Path(tmp) / str(n), embedder, settings)
             indexed = time.perf_counter()
-            reports.append(evaluate_corpus(built[key], corpus, split, top_k, limit))
+            reports.append(evaluate_corpus(built[key], corpus, split, top_k, limit, lower))
             if progress:
                 print(f"docqa: eval {name}: {reports[-1].passages} passages indexed in {indexed - start:.0f} s, "
                       f"questions asked in {time.perf_counter() - indexed:.0f} s", file=sys.stderr, flush=True)
