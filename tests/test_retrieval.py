@@ -322,6 +322,25 @@ def test_a_name_the_document_mentions_in_passing_must_be_in_the_passage(island):
     assert "Harrow" not in judged[0][1].chunk.text and not retriever._unnamed_here(reading, judged[0][1])
 
 
+def test_a_question_typed_in_lower_case_names_what_the_documents_write_capitalised(island):
+    """People type "norway" and "harrow": the guide only ever writes "Norway" and "Harrow", so they are names, read
+    as the capitalised ones are; so is a country the documents never write ("finland"). Before, the lower-case
+    questions about Norway and Finland were answered by the bridge and hill passages. A change of case alone is
+    not shown as "Searched for"."""
+    from docqa.render import reply_markdown
+
+    retriever = island.retriever
+    assert retriever.read("what is the longest bridge in norway?").text == "what is the longest bridge in Norway?"
+    assert retriever.read("what is the highest hill in finland?").text == "what is the highest hill in Finland?"
+    assert retriever.read("where does the harrow reach the sea?").text == "where does the Harrow reach the sea?"
+    assert retriever.read("how long is the bridge?").text == "how long is the bridge?"  # written in lower case
+    for question in ("what is the longest bridge in norway?", "what is the highest hill in finland?"):
+        assert not island.ask(question).found, question
+    answer = island.ask("when did the ferry to bergen start?")
+    assert answer.found and "summer ferry to Bergen" in answer.passages[0].highlight_text
+    assert answer.query == answer.question and "Searched for" not in reply_markdown(answer)  # case is internal
+
+
 def test_only_the_users_own_words_must_be_said_in_a_follow_up(speech):
     """A follow-up is searched with words from the conversation; those are context, not what was asked, so a
     passage that lacks them is not ruled out by them (`asked`)."""

@@ -18,7 +18,7 @@ import functools
 import json
 import re
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 
@@ -33,7 +33,7 @@ from .lexical import LexicalIndex, QueryWord, is_stop_word, last_topic, stem, wo
 from .settings import Settings
 from .store import StoredIndex
 from .types import Chunk, Hit
-from .wording import Speller, is_foreign, zipf
+from .wording import Speller, is_country, is_foreign, zipf
 
 
 # Days and months are capitalised, yet they are not names the sources must hold: "Is the shop open on Sunday?" is
@@ -94,10 +94,16 @@ def gives_measure(question: str, text: str, kinds: Collection[int] | None = None
 class QueryReading:
     """A question as the corpus reads it: its words, their corpus spelling, and which of them no passage holds."""
 
-    text: str  # the question with misspelt words in the corpus's spelling (what is searched)
+    text: str  # the question with misspelt words in the corpus's spelling, names capitalised (what is searched)
     words: tuple[QueryWord, ...]
     missing: tuple[QueryWord, ...]  # content words that occur in no passage, even allowing for a typo
     foreign: bool  # the question reads as another language than English
+    shown: str = ""  # `text` in the case the user typed (what "Searched for" shows); `text` when empty
+
+    @property
+    def searched(self) -> str:
+        """What was searched, as the user is shown it: a change of case alone is not theirs to read."""
+        return self.shown or self.text
 
     @property
     def missing_names(self) -> tuple[str, ...]:
@@ -169,6 +175,25 @@ def _initials(texts: Iterable[str]) -> dict[str, str]:
     return {short: next(iter(names)) for short, names in found.items() if len(names) == 1}
 
 
+def _name_forms(chunks: Iterable[Chunk]) -> dict[str, str]:
+    """The words the documents only ever write capitalised (never in lower case; seen after a sentence's first
+    word, or in capitals), by their lower case: "ponting" -> "Ponting", "nato" -> "NATO". A question typed in lower
+    case names them all the same. Headings are left out (their words are capitalised for the heading's sake)."""
+    capitalised: dict[str, Counter[str]] = {}
+    lower: set[str] = set()
+    for chunk in chunks:
+        if _is_headline(chunk):
+            continue
+        for sentence in chunk.sentence_texts:
+            for k, m in enumerate(word_pattern().finditer(sentence)):
+                word = m.group()
+                if word.islower():
+                    lower.add(word)
+                elif word.isupper() and len(word) > 1 or word[0].isupper() and k > 0:  # "NATO", or mid-sentence
+                    capitalised.setdefault(word.lower(), Counter())[word] += 1
+    return {key: forms.most_common(1)[0][0] for key, forms in capitalised.items() if key not in lower}
+
+
 @functools.lru_cache(maxsize=1)
 def _null_questions() -> tuple[str, ...]:
     raw = resources.files("docqa").joinpath("data/null_questions.json").read_text(encoding="utf-8")
@@ -195,6 +220,8 @@ class Retriever:
         # ... and the names the documents spell out by their initials ("NSW" -> "New South Wales", "RFS" -> "Rural
         # Fire Service"): people type the short form of a name the article writes in full. Found on first use.
         self._spelt_out: dict[str, str] | None = None
+        # ... and the names they write capitalised, by their lower case: "what did ponting score" names Ponting.
+        self._names: dict[str, str] | None = None
         self._null: tuple[float, float] | None = None
         self._context: list[tuple[int | None, int | None]] | None = None  # filled by _context_of on first use
         self._source_terms: dict[str, set[str]] = {}  # per document, filled by _terms_of
@@ -253,8 +280,34 @@ class Retriever:
                 text = text[: w.start] + (fixed.capitalize() if original[:1].isupper() else fixed) + text[w.end :]
         if text != query:
             words = self.lexical.query_words(text)
+        shown, text = text, self._named(text, words)
         missing = tuple(w for w in words if not self._known(w) and not self._near(w.word))
-        return QueryReading(text, tuple(words), missing, self._foreign(query))
+        return QueryReading(text, tuple(words), missing, self._foreign(query), shown)
+
+    def _named(self, text: str, words: Sequence[QueryWord]) -> str:
+        """`text` with the words typed in lower case that the documents only write capitalised, written as they
+        write them ("what did ponting score in perth" -> "what did Ponting score in perth"), and the countries they
+        never write capitalised too, so that the rules about names read them as names."""
+        if self._names is None:
+            self._names = _name_forms(self.stored.chunks)
+        for w in reversed(words):
+            typed = text[w.start : w.end]
+            if typed.islower() and typed in self._names:
+                text = text[: w.start] + self._names[typed] + text[w.end :]
+        # A country the documents never write ("when did finland join nato"), found as one to three words.
+        spans = [(m.start(), m.end()) for m in re.finditer(r"[a-z]+", text)]
+        k = 0
+        while k < len(spans):
+            for n in (3, 2, 1):
+                run = spans[k : k + n]
+                phrase = text[run[0][0] : run[-1][1]] if len(run) == n else ""
+                if (phrase and " ".join(phrase.split()) == phrase and is_country(phrase)
+                        and not any(text[a:b] in self.vocabulary for a, b in run)):
+                    text = text[: run[0][0]] + phrase.title() + text[run[-1][1] :]
+                    k += n - 1
+                    break
+            k += 1
+        return text
 
     def _spelt(self, typed: str, before: str) -> str | None:
         """The name the documents spell out whose initials the question typed ("NSW"), if it typed initials that
@@ -337,7 +390,7 @@ class Retriever:
         reading, encoding, judged = self.judge(query, sources)
         terms = list(dict.fromkeys(w.term for w in reading.words))
         if not judged:
-            return SearchResult(reading.text, [], False, reading)
+            return SearchResult(reading.searched, [], False, reading)
         # Whether to answer and which passage leads are decided apart. Whether: the question model, on the most
         # relevant candidate and every grounded one (answer when any reaches the threshold; bench/fit_abstention.py
         # fits exactly this). Which: the most relevant first (relevance is the score shown); or, with
@@ -369,11 +422,11 @@ class Retriever:
         if (probability < threshold or self.vetoed(reading, judged, owned) or not self._measured(reading, lead[1])
                 or self._unmatched(reading, lead[1], asked) or self._unnamed_here(reading, lead[1], asked)):
             shown = [h for _, h in ranked[:top_k]]
-            return SearchResult(reading.text, self._highlighted(shown, encoding.vector, terms, reading.text), False,
+            return SearchResult(reading.searched, self._highlighted(shown, encoding.vector, terms, reading.text), False,
                                 reading, probability, basis)
         floor = self.knobs.follower_ratio * lead[1].relevance
         chosen = [lead[1]] + [h for _, h in ranked[1:] if h.relevance >= floor]
-        return SearchResult(reading.text, self._highlighted(chosen[:top_k], encoding.vector, terms, reading.text),
+        return SearchResult(reading.searched, self._highlighted(chosen[:top_k], encoding.vector, terms, reading.text),
                             True, reading, probability, basis)
 
     def _introduction(self, reading: QueryReading, ranked: list[tuple[abstention.Signals, Hit]],
