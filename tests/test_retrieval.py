@@ -341,6 +341,23 @@ def test_a_question_typed_in_lower_case_names_what_the_documents_write_capitalis
     assert answer.query == answer.question and "Searched for" not in reply_markdown(answer)  # case is internal
 
 
+@pytest.mark.parametrize("query", ["Taiwan defence", "Iran nuclear deal", "Finland NATO membership",
+                                   "finland nato membership"])
+def test_a_search_typed_as_keywords_reads_its_first_word_as_a_name(seed_assistant, query):
+    """A search box gets keywords, and their first word is often a name: a country the article never names is
+    one, so the article does not say. Before, the first word was never read as a name (questions open with
+    "What"), and all four were answered. "NATO" beside "Finland" does not say "Finland" otherwise."""
+    reading = seed_assistant.retriever.read(query)
+    assert reading.opens_with_name and reading.names[0].word == query.split()[0].lower()
+    assert not seed_assistant.ask(query).found
+
+
+def test_keywords_the_article_answers_are_still_answered(seed_assistant):
+    answer = seed_assistant.ask("Ukraine NATO membership")
+    assert answer.found and "NATO membership for Ukraine" in answer.passages[0].text
+    assert not seed_assistant.retriever.read("Summarize the article").opens_with_name
+
+
 def test_only_the_users_own_words_must_be_said_in_a_follow_up(speech):
     """A follow-up is searched with words from the conversation; those are context, not what was asked, so a
     passage that lacks them is not ruled out by them (`asked`)."""

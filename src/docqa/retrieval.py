@@ -99,6 +99,7 @@ class QueryReading:
     missing: tuple[QueryWord, ...]  # content words that occur in no passage, even allowing for a typo
     foreign: bool  # the question reads as another language than English
     shown: str = ""  # `text` in the case the user typed (what "Searched for" shows); `text` when empty
+    opens_with_name: bool = False  # its first word is a name ("Taiwan defence?"), not "What", "Summarize", ...
 
     @property
     def searched(self) -> str:
@@ -116,9 +117,15 @@ class QueryReading:
 
     @property
     def names(self) -> tuple[QueryWord, ...]:
-        """The names the question gives: capitalised words after the first (days and months are not names)."""
-        return tuple(w for w in self.words
-                     if w.start > 0 and self.text[w.start].isupper() and w.word.rstrip("s") not in _CALENDAR)
+        """The names the question gives: capitalised words after the first, and the first when it is one (days and
+        months are not names)."""
+        return tuple(w for w in self.words if (w.start > 0 or self.opens_with_name)
+                     and self.text[w.start].isupper() and w.word.rstrip("s") not in _CALENDAR)
+
+    def skip(self, start: int) -> int:
+        """How many words of a run of capitalised words starting at `start` are not a name: the question's first
+        word ("What", "And"), unless it is one ("Taiwan defence")."""
+        return int(start == 0 and not self.opens_with_name)
 
     @property
     def unmentioned_topic(self) -> tuple[QueryWord, ...]:
@@ -282,7 +289,9 @@ class Retriever:
             words = self.lexical.query_words(text)
         shown, text = text, self._named(text, words)
         missing = tuple(w for w in words if not self._known(w) and not self._near(w.word))
-        return QueryReading(text, tuple(words), missing, self._foreign(query), shown)
+        first = words[0] if words and words[0].start == 0 else None
+        named = first is not None and text[0].isupper() and (first.word in self._names or is_country(first.word))
+        return QueryReading(text, tuple(words), missing, self._foreign(query), shown, named)
 
     def _named(self, text: str, words: Sequence[QueryWord]) -> str:
         """`text` with the words typed in lower case that the documents only write capitalised, written as they
@@ -507,9 +516,7 @@ class Retriever:
         own = None if asked is None else asked.lower()
         runs = []
         for m in _CAPITALISED.finditer(reading.text):
-            words = m.group().split()
-            if m.start() == 0 or reading.text[: m.start()].strip() in ("And", "and"):
-                words = words[1:]  # the question's first word is capitalised anyway
+            words = m.group().split()[reading.skip(m.start()) :]  # the question's first word is capitalised anyway
             run = " ".join(words)
             terms = [w.term for w in self.lexical.query_words(run)]
             if (not terms or all(w.rstrip("s").lower() in _CALENDAR for w in words)
@@ -605,10 +612,22 @@ class Retriever:
             return False
         if any(ch.isdigit() for name in names for ch in name):
             return True
-        runs = [m.group().split()[1 if m.start() == 0 else 0 :] for m in _CAPITALISED.finditer(reading.text)]
-        runs = list(dict.fromkeys(" ".join(run) for run in runs if any(name in run for name in names)))
+        runs = [m.group().split()[reading.skip(m.start()) :] for m in _CAPITALISED.finditer(reading.text)]
+        runs = list(dict.fromkeys(" ".join(self._trimmed(run, names)) for run in runs
+                                  if any(name in run for name in names)))
         hits = [h for _, h in judged]
         return any(best < self.knobs.synonym_cosine for best in self._closest(runs or list(names), hits))
+
+    def _trimmed(self, run: list[str], missing: Collection[str]) -> list[str]:
+        """A run of capitalised words without the names the documents hold at its ends: "Finland NATO" (a search
+        typed as keywords) is "Finland", which the documents' "NATO" does not say otherwise. "United States"
+        stays whole: "States" is no name of the documents."""
+        held = self._names or {}  # filled by `read`
+        while len(run) > 1 and run[0] not in missing and run[0].lower() in held:
+            run = run[1:]
+        while len(run) > 1 and run[-1] not in missing and run[-1].lower() in held:
+            run = run[:-1]
+        return run
 
     def _unmentioned(self, reading: QueryReading, judged: list[tuple[abstention.Signals, Hit]]) -> bool:
         """Whether the question asks about a topic the sources never mention: none of its words occurs in any
