@@ -51,6 +51,7 @@ _WHO_IS = re.compile(r"^\W*(?:[Aa]nd\s+)?(?i:who)(?:'s|’s|\s+(?i:is|was|are|we
 _THE = re.compile(r"\bthe\s+$", re.IGNORECASE)
 # Single words' and names' vectors kept for `_closest` (1.5 KB each with a 384-d model: at most ~30 MB).
 _MAX_WORD_VECTORS = 20_000
+_MAX_SHARED_DOCUMENTS = 256  # documents whose term shares `Retriever._shares` keeps at once
 _ABBREVIATION = re.compile(r"\b(?:[A-Za-z]\.){2,}")  # "U.S.", "e.g."
 # A run of capitalised words, with "of", "and", "for", "the" inside ("New South Wales", "Department of Defense").
 # On one line: a heading and the sentence under it are not one name.
@@ -236,6 +237,7 @@ class Retriever:
         self._measures: frozenset[int] | None = None  # filled by _measures_given on first use
         self._subject_terms: frozenset[str] | None = None  # filled by _subjects on first use
         self._term_shares: dict[str, dict[str, float]] = {}  # per document, filled by _shares
+        self._by_source: dict[str, list[int]] | None = None  # filled by _passages_of on first use
         self._openings: dict[str, int] = {}  # each document's first body passage (its headline if it has no body)
         self._headlines: dict[str, int] = {}  # each document's headline passage (paragraph 1 = its title), if any
         for i, c in enumerate(stored.chunks):
@@ -290,7 +292,8 @@ class Retriever:
         shown, text = text, self._named(text, words)
         missing = tuple(w for w in words if not self._known(w) and not self._near(w.word))
         first = words[0] if words and words[0].start == 0 else None
-        named = first is not None and text[0].isupper() and (first.word in self._names or is_country(first.word))
+        named = first is not None and text[0].isupper() and (first.word in (self._names or {})
+                                                             or is_country(first.word))
         return QueryReading(text, tuple(words), missing, self._foreign(query), shown, named)
 
     def _named(self, text: str, words: Sequence[QueryWord]) -> str:
@@ -347,8 +350,7 @@ class Retriever:
         for source in sources:
             if source not in self._source_terms:
                 self._source_terms[source] = set().union(*(self.lexical.passage_terms(i)
-                                                          for i, c in enumerate(self.stored.chunks)
-                                                          if c.source == source))
+                                                          for i in self._passages_of(source)))
             terms |= self._source_terms[source]
         return terms
 
@@ -500,7 +502,7 @@ class Retriever:
 
     def _unnamed_here(self, reading: QueryReading, lead: Hit, asked: str | None = None) -> bool:
         """Whether the question names something its lead passage does not: a run of capitalised words (after the
-        first word) that the documents hold, that neither the passage, its section heading nor its document's
+        first word, unless it is a name) that the documents hold, that neither the passage, its section heading nor its document's
         title holds, that its document mentions only in passing (in under `incidental_share` of its passages) and
         that no term of the passage says otherwise (`synonym_cosine`). "What is the longest river in Germany?" is
         not answered by Albania's list of rivers (9 of the article's 278 passages name Germany); "Where does two
@@ -764,16 +766,32 @@ class Retriever:
         if self._subject_terms is None:
             share = self.knobs.subject_share
             self._subject_terms = frozenset(t for source in {c.source for c in self.stored.chunks}
-                                            for t, held in self._shares(source).items() if held >= share)
+                                            for t, held in self._shares(source, keep=False).items()
+                                            if held >= share)
         return self._subject_terms
 
-    def _shares(self, source: str) -> dict[str, float]:
-        """Each term of document `source` by the share of its passages that hold it (made once per document)."""
-        if source not in self._term_shares:
-            held = [self.lexical.passage_terms(i) for i, c in enumerate(self.stored.chunks) if c.source == source]
+    def _shares(self, source: str, keep: bool = True) -> dict[str, float]:
+        """Each term of document `source` by the share of its passages that hold it; kept for the documents
+        questions lead to (at most `_MAX_SHARED_DOCUMENTS` at a time), unless `keep` is false."""
+        shares = self._term_shares.get(source)
+        if shares is None:
+            held = [self.lexical.passage_terms(i) for i in self._passages_of(source)]
             counts = Counter(t for terms in held for t in terms)
-            self._term_shares[source] = {t: n / len(held) for t, n in counts.items()}
-        return self._term_shares[source]
+            shares = {t: n / len(held) for t, n in counts.items()}
+            if keep:
+                if len(self._term_shares) >= _MAX_SHARED_DOCUMENTS:  # a long-running server over many documents
+                    self._term_shares.clear()
+                self._term_shares[source] = shares
+        return shares
+
+    def _passages_of(self, source: str) -> list[int]:
+        """The positions of document `source`'s passages (all documents indexed at once, on first use)."""
+        if self._by_source is None:
+            by_source: dict[str, list[int]] = {}
+            for i, c in enumerate(self.stored.chunks):
+                by_source.setdefault(c.source, []).append(i)
+            self._by_source = by_source
+        return self._by_source.get(source, [])
 
     def _hit(self, i: int, score: float, vector: np.ndarray, terms: list[str], weights: list[float],
              dense: dict[int, float], focus: np.ndarray | None = None) -> Hit:
