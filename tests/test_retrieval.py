@@ -334,6 +334,9 @@ def test_a_question_typed_in_lower_case_names_what_the_documents_write_capitalis
     assert retriever.read("what is the highest hill in finland?").text == "what is the highest hill in Finland?"
     assert retriever.read("where does the harrow reach the sea?").text == "where does the Harrow reach the sea?"
     assert retriever.read("how long is the bridge?").text == "how long is the bridge?"  # written in lower case
+    # A name of several words is read whole; a common word of it alone stays a word ("port" of "Port Ness").
+    assert retriever.read("how far is port ness from ben corrie?").text == "how far is Port Ness from Ben Corrie?"
+    assert retriever.read("how big is the port?").text == "how big is the port?"
     for question in ("what is the longest bridge in norway?", "what is the highest hill in finland?"):
         assert not island.ask(question).found, question
     answer = island.ask("when did the ferry to bergen start?")

@@ -57,6 +57,8 @@ _ABBREVIATION = re.compile(r"\b(?:[A-Za-z]\.){2,}")  # "U.S.", "e.g."
 # On one line: a heading and the sentence under it are not one name.
 _NAME_RUN = re.compile(r"\b[A-Z][a-z][\w-]*(?:[ \t]+(?:(?:of|and|for|the)[ \t]+)?[A-Z][a-z][\w-]*)+")
 _CAPITALISED = re.compile(r"\b[A-Z][\w-]*(?:\s+[A-Z][\w-]*)*")  # "United States", "European Union", "Moscow"
+# ... with the small words that join a name's parts ("World Wide Fund for Nature", "Bay of Fundy").
+_WHOLE_NAME = re.compile(r"\b[A-Z][\w-]*(?:\s+(?:(?:of|for|and|the|de|la|du|del|von|van)\s+)?[A-Z][\w-]*)*")
 # A question asking for a measure ("How deep is …?", "How much did … cost?") is answered only by a passage that
 # gives one in a unit of that measure ("12 m", "£560", "about 0 °C", "7.8 kg"), when the documents give that kind
 # of measure anywhere: in documents that never do ("What does a function call cost?" over HOWTOs) it is asked in
@@ -183,23 +185,47 @@ def _initials(texts: Iterable[str]) -> dict[str, str]:
     return {short: next(iter(names)) for short, names in found.items() if len(names) == 1}
 
 
-def _name_forms(chunks: Iterable[Chunk]) -> dict[str, str]:
-    """The words the documents only ever write capitalised (never in lower case; seen after a sentence's first
-    word, or in capitals), by their lower case: "ponting" -> "Ponting", "nato" -> "NATO". A question typed in lower
-    case names them all the same. Headings are left out (their words are capitalised for the heading's sake)."""
-    capitalised: dict[str, Counter[str]] = {}
-    lower: set[str] = set()
-    for chunk in chunks:
-        if _is_headline(chunk):
-            continue
-        for sentence in chunk.sentence_texts:
-            for k, m in enumerate(word_pattern().finditer(sentence)):
-                word = m.group()
-                if word.islower():
-                    lower.add(word)
-                elif word.isupper() and len(word) > 1 or word[0].isupper() and k > 0:  # "NATO", or mid-sentence
-                    capitalised.setdefault(word.lower(), Counter())[word] += 1
-    return {key: forms.most_common(1)[0][0] for key, forms in capitalised.items() if key not in lower}
+def _name_forms(chunks: Iterable[Chunk], word_zipf: float) -> dict[str, str]:
+    """The names the documents write, by their lower case, when they never write them in lower case: a word or a
+    run of capitalised words (after a sentence's first word, or in capitals): "ponting" -> "Ponting", "nato" ->
+    "NATO", "lake constance" -> "Lake Constance". A question typed in lower case names them all the same. A word
+    of a longer name is one alone only when it is rarer in English than `word_zipf` ("Ponting" of "Ricky Ponting";
+    not "World" of "World War II": "world" alone stays a word). Headings are left out (their words are capitalised
+    for the heading's sake)."""
+    sentences = [sentence for chunk in chunks if not _is_headline(chunk) for sentence in chunk.sentence_texts]
+    forms: dict[str, Counter[str]] = {}
+    for sentence in sentences:
+        first = word_pattern().search(sentence)
+        for m in _WHOLE_NAME.finditer(sentence):
+            words = m.group().split()
+            if first is not None and m.start() == first.start() and not words[0].isupper():
+                words = words[1:]  # capitalised as the sentence's first word
+            while words and not words[0][0].isupper():
+                words = words[1:]  # "of" left at the front
+            if words and len(words) <= 5 and (len(words) > 1 or len(words[0]) > 1):
+                forms.setdefault(" ".join(words).lower(), Counter())[" ".join(words)] += 1
+            if len(words) > 1:
+                for word in words:
+                    if word[0].isupper() and zipf(word) < word_zipf:
+                        forms.setdefault(word.lower(), Counter())[word] += 1
+    # Which of them the documents also write in lower case (one pass; a longer name by its first word).
+    longer: dict[str, list[list[str]]] = {}
+    for key in forms:
+        parts = key.split()
+        if len(parts) > 1:
+            longer.setdefault(parts[0], []).append(parts)
+    written: set[str] = set()
+    for sentence in sentences:
+        tokens = word_pattern().findall(sentence)
+        for i, token in enumerate(tokens):
+            if not token.islower():
+                continue
+            if token in forms:
+                written.add(token)
+            for parts in longer.get(token, ()):
+                if tokens[i : i + len(parts)] == parts:
+                    written.add(" ".join(parts))
+    return {key: counts.most_common(1)[0][0] for key, counts in forms.items() if key not in written}
 
 
 @functools.lru_cache(maxsize=1)
@@ -301,11 +327,21 @@ class Retriever:
         write them ("what did ponting score in perth" -> "what did Ponting score in perth"), and the countries they
         never write capitalised too, so that the rules about names read them as names."""
         if self._names is None:
-            self._names = _name_forms(self.stored.chunks)
-        for w in reversed(words):
-            typed = text[w.start : w.end]
-            if typed.islower() and typed in self._names:
-                text = text[: w.start] + self._names[typed] + text[w.end :]
+            self._names = _name_forms(self.stored.chunks, self.knobs.english_word_zipf)
+        # Longest first: "lake constance" as one name, before "lake" alone (which the documents write in lower case).
+        k = 0
+        while k < len(words):
+            for n in (4, 3, 2, 1):
+                if k + n > len(words):
+                    continue
+                a, b = words[k].start, words[k + n - 1].end
+                typed = text[a:b]
+                form = self._names.get(typed) if typed.islower() and " ".join(typed.split()) == typed else None
+                if form is not None:
+                    text = text[:a] + form + text[b:]
+                    k += n - 1
+                    break
+            k += 1
         # A country the documents never write ("when did finland join nato"), found as one to three words.
         spans = [(m.start(), m.end()) for m in re.finditer(r"[a-z]+", text)]
         k = 0
