@@ -187,8 +187,8 @@ def _initials(texts: Iterable[str]) -> dict[str, str]:
 
 def _name_forms(chunks: Iterable[Chunk], word_zipf: float) -> dict[str, str]:
     """The names the documents write, by their lower case, when they never write them in lower case: a word or a
-    run of capitalised words (after a sentence's first word, or in capitals): "ponting" -> "Ponting", "nato" ->
-    "NATO", "lake constance" -> "Lake Constance". A question typed in lower case names them all the same. A word
+    run of capitalised words joined by "of", "for", ... (after a sentence's first word, or in capitals): "ponting"
+    -> "Ponting", "nato" -> "NATO", "lake constance" -> "Lake Constance". A question typed in lower case names them all the same. A word
     of a longer name is one alone only when it is rarer in English than `word_zipf` ("Ponting" of "Ricky Ponting";
     not "World" of "World War II": "world" alone stays a word). Headings are left out (their words are capitalised
     for the heading's sake)."""
@@ -323,9 +323,9 @@ class Retriever:
         return QueryReading(text, tuple(words), missing, self._foreign(query), shown, named)
 
     def _named(self, text: str, words: Sequence[QueryWord]) -> str:
-        """`text` with the words typed in lower case that the documents only write capitalised, written as they
-        write them ("what did ponting score in perth" -> "what did Ponting score in perth"), and the countries they
-        never write capitalised too, so that the rules about names read them as names."""
+        """`text` with the documents' names typed in lower case (`_name_forms`) written as the documents write
+        them ("what did ponting score in perth" -> "what did Ponting score in perth"), the longest first, and the
+        countries they never write capitalised too, so that the rules about names read them as names."""
         if self._names is None:
             self._names = _name_forms(self.stored.chunks, self.knobs.english_word_zipf)
         # Longest first: "lake constance" as one name, before "lake" alone (which the documents write in lower case).
