@@ -328,30 +328,19 @@ class Retriever:
         countries they never write capitalised too, so that the rules about names read them as names."""
         if self._names is None:
             self._names = _name_forms(self.stored.chunks, self.knobs.english_word_zipf)
-        # Longest first: "lake constance" as one name, before "lake" alone (which the documents write in lower case).
         k = 0
         while k < len(words):
-            for n in (4, 3, 2, 1):
-                if k + n > len(words):
+            for n in (4, 3, 2, 1):  # the longest first: "lake constance" is one name, "lake" alone a word
+                run = words[k : k + n]
+                typed = text[run[0].start : run[-1].end] if len(run) == n else ""
+                if not typed.islower() or " ".join(typed.split()) != typed:
                     continue
-                a, b = words[k].start, words[k + n - 1].end
-                typed = text[a:b]
-                form = self._names.get(typed) if typed.islower() and " ".join(typed.split()) == typed else None
+                form = self._names.get(typed)
+                if form is None and is_country(typed) and not any(w.word in self.vocabulary for w in run):
+                    form = " ".join(part if part in ("and", "of", "the") else part.capitalize()
+                                    for part in typed.split())  # a country the documents never write
                 if form is not None:
-                    text = text[:a] + form + text[b:]
-                    k += n - 1
-                    break
-            k += 1
-        # A country the documents never write ("when did finland join nato"), found as one to three words.
-        spans = [(m.start(), m.end()) for m in re.finditer(r"[a-z]+", text)]
-        k = 0
-        while k < len(spans):
-            for n in (3, 2, 1):
-                run = spans[k : k + n]
-                phrase = text[run[0][0] : run[-1][1]] if len(run) == n else ""
-                if (phrase and " ".join(phrase.split()) == phrase and is_country(phrase)
-                        and not any(text[a:b] in self.vocabulary for a, b in run)):
-                    text = text[: run[0][0]] + phrase.title() + text[run[-1][1] :]
+                    text = text[: run[0].start] + form + text[run[-1].end :]
                     k += n - 1
                     break
             k += 1
