@@ -188,10 +188,10 @@ def _initials(texts: Iterable[str]) -> dict[str, str]:
 def _name_forms(chunks: Iterable[Chunk], word_zipf: float) -> dict[str, str]:
     """The names the documents write, by their lower case, when they never write them in lower case: a word or a
     run of capitalised words joined by "of", "for", ... (after a sentence's first word, or in capitals): "ponting"
-    -> "Ponting", "nato" -> "NATO", "lake constance" -> "Lake Constance". A question typed in lower case names them all the same. A word
-    of a longer name is one alone only when it is rarer in English than `word_zipf` ("Ponting" of "Ricky Ponting";
-    not "World" of "World War II": "world" alone stays a word). Headings are left out (their words are capitalised
-    for the heading's sake)."""
+    -> "Ponting", "nato" -> "NATO", "lake constance" -> "Lake Constance". A question typed in lower case names them
+    all the same. A word of a longer name is one alone only when it is rarer in English than `word_zipf`
+    ("Ponting" of "Ricky Ponting"; not "World" of "World War II": "world" alone stays a word). Headings are left
+    out (their words are capitalised for the heading's sake)."""
     sentences = [sentence for chunk in chunks if not _is_headline(chunk) for sentence in chunk.sentence_texts]
     forms: dict[str, Counter[str]] = {}
     for sentence in sentences:
@@ -458,8 +458,8 @@ class Retriever:
         if (probability < threshold or self.vetoed(reading, judged, owned) or not self._measured(reading, lead[1])
                 or self._unmatched(reading, lead[1], asked) or self._unnamed_here(reading, lead[1], asked)):
             shown = [h for _, h in ranked[:top_k]]
-            return SearchResult(reading.searched, self._highlighted(shown, encoding.vector, terms, reading.text), False,
-                                reading, probability, basis)
+            return SearchResult(reading.searched, self._highlighted(shown, encoding.vector, terms, reading.text),
+                                False, reading, probability, basis)
         floor = self.knobs.follower_ratio * lead[1].relevance
         chosen = [lead[1]] + [h for _, h in ranked[1:] if h.relevance >= floor]
         return SearchResult(reading.searched, self._highlighted(chosen[:top_k], encoding.vector, terms, reading.text),
@@ -527,19 +527,21 @@ class Retriever:
 
     def _unnamed_here(self, reading: QueryReading, lead: Hit, asked: str | None = None) -> bool:
         """Whether the question names something its lead passage does not: a run of capitalised words (after the
-        first word, unless it is a name) that the documents hold, that neither the passage, its section heading nor its document's
-        title holds, that its document mentions only in passing (in under `incidental_share` of its passages) and
-        that no term of the passage says otherwise (`synonym_cosine`). "What is the longest river in Germany?" is
-        not answered by Albania's list of rivers (9 of the article's 278 passages name Germany); "Where does two
-        thirds of the Rhine flow outside of Germany?" is, by a Rhine paragraph that never says "Germany" (18% of
-        the article's do: it is part of what the article is about). Names no passage holds are `_unnamed`'s."""
+        first word, unless it is a name) that the documents hold, that neither the passage, its section heading
+        nor its document's title holds, that its document mentions only in passing (in under `incidental_share` of
+        its passages) and that no term of the passage says otherwise (`synonym_cosine`). "What is the longest river
+        in Germany?" is not answered by Albania's list of rivers (9 of the article's 278 passages name Germany);
+        "Where does two thirds of the Rhine flow outside of Germany?" is, by a Rhine paragraph that never says
+        "Germany" (18% of the article's do: it is part of what the article is about). Names no passage holds are
+        `_unnamed`'s."""
         heading, _ = self._context_of(lead.position)
         texts = [lead.chunk.text, lead.chunk.title]
+        present = self.lexical.passage_terms(lead.position) | {w.term for w in self.lexical.query_words(
+            lead.chunk.title)}
         if heading is not None:
             texts.append(self.stored.chunks[heading].text)
+            present = present | self.lexical.passage_terms(heading)
         said = " ".join(" ".join(t.split()) for t in texts).lower()
-        present = {w.term for t in texts for w in self.lexical.query_words(t)}
-        shares = self._shares(lead.chunk.source)
         own = None if asked is None else asked.lower()
         runs = []
         for m in _CAPITALISED.finditer(reading.text):
@@ -552,6 +554,7 @@ class Retriever:
             if (run.lower() in said if len(words) > 1 else terms[0] in present) or not all(
                     self.lexical.knows(t) for t in terms):
                 continue
+            shares = self._shares(lead.chunk.source)  # only for a name the passage lacks
             if min(shares.get(t, 0.0) for t in terms) < self.knobs.incidental_share:
                 runs.append(run)
         return bool(runs) and any(best < self.knobs.synonym_cosine for best in self._closest(runs, [lead]))
